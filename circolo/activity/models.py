@@ -1,0 +1,113 @@
+"""The activity stream, its per-workspace kind weights, daily rollups and member scores."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from circolo.core.models import Workspace
+from circolo.people.models import Member
+
+
+class Activity(models.Model):
+    """Something a member did. Unique per workspace on (source, source_id): recording twice is a no-op."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=40)
+    channel = models.CharField(max_length=40)
+    occurred_at = models.DateTimeField()
+    weight = models.IntegerField()
+    properties = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=40)
+    source_id = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set in the same transaction as the handlers' effects: handlers run once per activity.
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "activities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "source", "source_id"], name="uniq_activity_source"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "occurred_at"], name="activity_ws_time"),
+            models.Index(fields=["member", "occurred_at"], name="activity_member_time"),
+            models.Index(fields=["workspace", "kind", "occurred_at"], name="activity_ws_kind_time"),
+            models.Index(
+                fields=["id"],
+                name="activity_unhandled",
+                condition=models.Q(handled_at__isnull=True),
+            ),
+        ]
+
+
+class KindWeight(models.Model):
+    """A workspace's own weight for an activity kind (defaults live in the kind registry)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=40)
+    weight = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "kind"], name="uniq_kind_weight")
+        ]
+
+
+class DailyRollup(models.Model):
+    """Activities per workspace x day x kind x channel, maintained incrementally."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    kind = models.CharField(max_length=40)
+    channel = models.CharField(max_length=40)
+    count = models.BigIntegerField(default=0)
+    weight_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "day", "kind", "channel"], name="uniq_daily_rollup"
+            )
+        ]
+
+
+class MemberDailyRollup(models.Model):
+    """Activities per member x day, the base for active-member counts and scores."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    count = models.BigIntegerField(default=0)
+    weight_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "day"], name="uniq_member_daily_rollup")
+        ]
+        indexes = [models.Index(fields=["workspace", "day"], name="member_rollup_ws_day")]
+
+
+class MemberScore(models.Model):
+    """Member "love": sum of weight x 0.9^(months since activity).
+
+    Stored as `growth` = sum of weight x (1/0.9)^(months from EPOCH to activity), so adding an
+    activity is one addition and love now = growth x 0.9^(months from EPOCH to now).
+    """
+
+    member = models.OneToOneField(
+        Member, on_delete=models.CASCADE, primary_key=True, related_name="score"
+    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    growth = models.FloatField(default=0.0)
+    activity_count = models.BigIntegerField(default=0)
+    last_active = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "growth"], name="score_ws_growth"),
+            models.Index(fields=["workspace", "last_active"], name="score_ws_last_active"),
+        ]
