@@ -28,6 +28,16 @@ def _persona(workspace: Workspace, role: str, email: str) -> Persona:
     return Persona(user=user, workspace=workspace, role=role, client=client)
 
 
+@pytest.fixture(autouse=True)
+def _tasks_in_process(settings: Any) -> None:
+    """Background tasks run in process after commit in tests, whatever REDIS_URL says.
+
+    The PostgreSQL run sets REDIS_URL (cache on Redis); the one test that drives a real
+    Celery worker turns this back off for itself.
+    """
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
 @pytest.fixture
 def workspace(db: Any) -> Workspace:
     return WorkspaceFactory(name="Bottega Verde", slug="bottega")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from circolo.core.models import Workspace
+from circolo.people.normalise import name_key
 
 
 class Member(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
     display_name = models.CharField(_("display name"), max_length=200, blank=True)
+    # The display name folded for matching (case, accents, punctuation): kept by save(); code
+    # that bulk-creates members sets it with people.normalise.name_key().
+    name_key = models.CharField(max_length=200, blank=True, editable=False)
     languages = models.JSONField(_("languages"), default=list, blank=True)
     city = models.CharField(_("city"), max_length=120, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True)
@@ -37,10 +43,18 @@ class Member(models.Model):
         indexes = [
             models.Index(fields=["workspace", "display_name"]),
             models.Index(fields=["workspace", "last_seen"]),
+            models.Index(fields=["workspace", "name_key"], name="member_ws_name_key"),
         ]
 
     def __str__(self) -> str:
         return self.display_name or f"#{self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name_key = name_key(self.display_name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "display_name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_key"}
+        super().save(*args, **kwargs)
 
 
 class MemberTag(models.Model):
@@ -87,6 +101,20 @@ class Identity(models.Model):
         return f"{self.channel}:{self.kind}:{self.value}"
 
 
+class MergeReason(models.TextChoices):
+    """Why two members look like one person (MergeSuggestion.reasons[i]["code"])."""
+
+    SAME_VERIFIED_IDENTITY = (
+        "same_verified_identity",
+        _("Verified identities of both arrived together"),
+    )
+    SAME_EMAIL = "same_email", _("Same email address")
+    SAME_PHONE = "same_phone", _("Same phone number")
+    SAME_IDENTITY = "same_identity", _("Same account on the same channel")
+    SAME_NAME_CITY = "same_name_city", _("Same name and city")
+    SAME_NAME_EMAIL_LOCAL = "same_name_email_local", _("Same name and email user on another domain")
+
+
 class MergeSuggestion(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -112,6 +140,17 @@ class MergeSuggestion(models.Model):
         ]
         indexes = [models.Index(fields=["workspace", "status"])]
 
+    def reason_labels(self) -> list[tuple[str, str]]:
+        """(translated label, detail) per reason, for pages; unknown codes show as themselves."""
+        labels = dict(MergeReason.choices)
+        return [
+            (
+                str(labels.get(reason.get("code", ""), reason.get("code", ""))),
+                reason.get("detail", ""),
+            )
+            for reason in self.reasons
+        ]
+
 
 class MergeRecord(models.Model):
     """One merge: what moved from `merged` to `survivor`, so that it can be undone exactly."""
@@ -122,6 +161,9 @@ class MergeRecord(models.Model):
     identity_ids = models.JSONField(default=list)
     activity_ids = models.JSONField(default=list)
     tags = models.JSONField(default=list)
+    # Survivor fields the merge changed: {field: [before, after]} (JSON values); undo puts
+    # `before` back where the field still holds `after`.
+    survivor_changes = models.JSONField(default=dict)
     suggestion = models.ForeignKey(
         MergeSuggestion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
