@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import URLResolver, path
 
-urlpatterns: list = []
+from circolo.api.api import api
+
+urlpatterns: list[URLResolver] = [
+    path("v1/", api.urls),
+]
