@@ -8,6 +8,7 @@ SECRET_KEY, ALLOWED_HOSTS and DEBUG=false.
 from __future__ import annotations
 
 import os
+from operator import attrgetter
 from pathlib import Path
 
 import dj_database_url
@@ -94,6 +95,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "circolo.core.middleware.MfaRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "circolo.urls"
@@ -150,7 +152,14 @@ CELERY_TASK_ROUTES = {
     "circolo.activity.tasks.*": {"queue": env_str("CELERY_ACTIVITY_QUEUE", "default")}
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "refresh-member-levels": {"task": "circolo.activity.tasks.process_pending", "schedule": 300.0},
+    "sweep-unhandled-activities": {
+        "task": "circolo.activity.tasks.process_pending",
+        "schedule": 300.0,
+    },
+    "purge-idempotency-records": {
+        "task": "circolo.core.tasks.idempotency_purge_task",
+        "schedule": 3600.0,
+    },
 }
 
 if REDIS_URL:
@@ -176,7 +185,13 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+# Django's User keeps a unique username: allauth fills it from the email address.
+ACCOUNT_USER_MODEL_USERNAME_FIELD = "username"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+# People know themselves by their email address, not by the generated username.
+ACCOUNT_USER_DISPLAY = attrgetter("email")
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Circolo] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if env_bool("SECURE_SSL", False) else "http"
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
@@ -264,6 +279,10 @@ LOGGING = {
 
 # Circolo's own limits.
 CIRCOLO_API_BATCH_LIMIT = env_int("CIRCOLO_API_BATCH_LIMIT", 10_000)
+# A full API batch (10,000 items with properties) is far above Django's 2.5 MB default.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 32 * 1024 * 1024)
 CIRCOLO_PROPERTIES_MAX_BYTES = env_int("CIRCOLO_PROPERTIES_MAX_BYTES", 16 * 1024)
 CIRCOLO_FUTURE_TOLERANCE_HOURS = 24
 CIRCOLO_MFA_REQUIRED_ROLES = env_list("CIRCOLO_MFA_REQUIRED_ROLES", "owner,manager")
+# Off only for local development: owners and managers then work without an authenticator app.
+CIRCOLO_MFA_ENFORCE = env_bool("CIRCOLO_MFA_ENFORCE", True)
