@@ -38,6 +38,12 @@ def _tasks_in_process(settings: Any) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = True
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Real hashers cost ~0.5 s per user; tests check behaviour, not hash strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def workspace(db: Any) -> Workspace:
     return WorkspaceFactory(name="Bottega Verde", slug="bottega")
