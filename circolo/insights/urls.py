@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import URLPattern, path
 
-urlpatterns: list = []
+from circolo.insights import views
+
+app_name = "insights"
+
+urlpatterns: list[URLPattern] = [
+    path("", views.home, name="home"),
+]
