@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils import timezone
 
 from circolo.core.models import Workspace
@@ -22,19 +22,19 @@ class WorkspaceRequest(HttpRequest):
     workspace_role: str
 
 
-WorkspaceView = Callable[..., HttpResponse]
+WorkspaceView = Callable[..., HttpResponseBase]
 
 
-def workspace_view(perm: Perm) -> Callable[[WorkspaceView], Callable[..., HttpResponse]]:
+def workspace_view(perm: Perm) -> Callable[[WorkspaceView], Callable[..., HttpResponseBase]]:
     """Wrap a view taking (request, ...) under /w/<slug>/: outsiders get 404, weaker roles 403.
 
     The view's request carries the workspace, and times render in the workspace's time zone.
     """
 
-    def decorator(view: WorkspaceView) -> Callable[..., HttpResponse]:
+    def decorator(view: WorkspaceView) -> Callable[..., HttpResponseBase]:
         @login_required
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
             workspace = Workspace.objects.filter(slug=slug).first()
             if workspace is None:
                 raise Http404("No such workspace")

@@ -890,13 +890,22 @@ def _unfold_member(keep: Member, gone: Member, changes: dict[str, list[Any]]) ->
         keep.save(update_fields=[*updated, "updated_at"])
 
 
-def merge_suggestion_accept(*, suggestion: MergeSuggestion, actor: Any) -> MergeRecord:
-    """Merge the suggested pair, the older member (member_a) surviving; audited."""
+def merge_suggestion_accept(
+    *, suggestion: MergeSuggestion, actor: Any, survivor: Member | None = None
+) -> MergeRecord:
+    """Merge the suggested pair; `survivor` (one of the two, default the older member_a)
+    keeps everything. Audited."""
+    if survivor is None or survivor.pk == suggestion.member_a_id:
+        keep, gone = suggestion.member_a, suggestion.member_b
+    elif survivor.pk == suggestion.member_b_id:
+        keep, gone = suggestion.member_b, suggestion.member_a
+    else:
+        raise MergeError(_("The member to keep must be one of the suggested pair."))
     with transaction.atomic():
         record = member_merge(
             workspace=suggestion.workspace,
-            survivor=suggestion.member_a,
-            merged=suggestion.member_b,
+            survivor=keep,
+            merged=gone,
             actor=actor,
             suggestion=suggestion,
         )

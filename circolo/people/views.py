@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -45,9 +45,9 @@ from circolo.people.selectors import (
 from circolo.people.services import (
     MemberError,
     MergeError,
-    member_merge,
     member_tag_add,
     member_tag_remove,
+    merge_suggestion_accept,
     merge_suggestion_reject,
     merge_undo,
 )
@@ -223,7 +223,7 @@ def _csv_lines(rows: Iterator[list[str]]) -> Iterator[str]:
 
 
 @workspace_view(Perm.EXPORT_MEMBERS)
-def member_export(request: WorkspaceRequest) -> HttpResponse:
+def member_export(request: WorkspaceRequest) -> StreamingHttpResponse:
     workspace = request.workspace
     _form, filters = _filters(request)
     rows = member_csv_rows(workspace=workspace, queryset=_filtered(workspace, filters))
@@ -231,8 +231,7 @@ def member_export(request: WorkspaceRequest) -> HttpResponse:
     stamp = timezone.now().astimezone(dt.UTC).strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="members-{workspace.slug}-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
-    # workspace_view is typed for HttpResponse; Django serves a streamed response the same way.
-    return cast(HttpResponse, response)
+    return response
 
 
 # --------------------------------------------------------------------------- member profile
@@ -494,13 +493,7 @@ def suggestion_accept(
     suggestion = _suggestion_for(request, member, suggestion_id)
     other = suggestion.member_b if suggestion.member_a_id == member.pk else suggestion.member_a
     try:
-        member_merge(
-            workspace=request.workspace,
-            survivor=member,
-            merged=other,
-            actor=request.user,
-            suggestion=suggestion,
-        )
+        merge_suggestion_accept(suggestion=suggestion, actor=request.user, survivor=member)
     except MergeError as error:
         messages.error(request, error.message)
     else:

@@ -319,3 +319,21 @@ def test_merge_then_undo_restores_the_snapshot(workspace, owner, shapes, data) -
 
         assert snapshot(workspace) == before
         transaction.set_rollback(True)
+
+
+@pytest.mark.django_db
+def test_accept_keeps_the_chosen_member_and_refuses_a_stranger(workspace) -> None:
+    from circolo.people.models import MergeSuggestion
+    from circolo.people.services import MergeError, merge_suggestion_accept
+    from circolo.testing.factories import MemberFactory
+
+    a, b, stranger = (MemberFactory(workspace=workspace) for _ in range(3))
+    suggestion = MergeSuggestion.objects.create(
+        workspace=workspace, member_a=a, member_b=b, score=0.9, reasons=[]
+    )
+    with pytest.raises(MergeError):
+        merge_suggestion_accept(suggestion=suggestion, actor=None, survivor=stranger)
+    record = merge_suggestion_accept(suggestion=suggestion, actor=None, survivor=b)
+    assert (record.survivor_id, record.merged_id) == (b.pk, a.pk)
+    suggestion.refresh_from_db()
+    assert suggestion.status == MergeSuggestion.Status.ACCEPTED
