@@ -9,11 +9,18 @@ from circolo.people.models import Member
 
 
 class Activity(models.Model):
-    """Something a member did. Unique per workspace on (source, source_id): recording twice is a no-op."""
+    """Something a member did. Unique per workspace on (source, source_id): recording it twice
+    is a no-op."""
 
     id = models.BigAutoField(primary_key=True)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="activities")
+    # No single-column FK indexes: the composite indexes below start with these columns, and
+    # every extra index slows the bulk insert and the handlers' claim.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
     kind = models.CharField(max_length=40)
     channel = models.CharField(max_length=40)
     occurred_at = models.DateTimeField()
@@ -47,7 +54,9 @@ class Activity(models.Model):
 class KindWeight(models.Model):
     """A workspace's own weight for an activity kind (defaults live in the kind registry)."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     kind = models.CharField(max_length=40)
     weight = models.IntegerField()
 
@@ -60,7 +69,9 @@ class KindWeight(models.Model):
 class DailyRollup(models.Model):
     """Activities per workspace x day x kind x channel, maintained incrementally."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     day = models.DateField()
     kind = models.CharField(max_length=40)
     channel = models.CharField(max_length=40)
@@ -78,8 +89,10 @@ class DailyRollup(models.Model):
 class MemberDailyRollup(models.Model):
     """Activities per member x day, the base for active-member counts and scores."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     count = models.BigIntegerField(default=0)
     weight_sum = models.BigIntegerField(default=0)
@@ -101,7 +114,9 @@ class MemberScore(models.Model):
     member = models.OneToOneField(
         Member, on_delete=models.CASCADE, primary_key=True, related_name="score"
     )
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     growth = models.FloatField(default=0.0)
     activity_count = models.BigIntegerField(default=0)
     last_active = models.DateTimeField(null=True, blank=True)

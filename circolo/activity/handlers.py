@@ -1,0 +1,205 @@
+"""Handlers react to new activities, exactly once per activity, after the recording commits.
+
+A handler is `fn(*, workspace_id: int, activities: Sequence[HandledActivity]) -> None`,
+registered with `@activity_handler(kinds=...)` (None = every kind). `activities_handle()`
+claims a batch of ids by setting `Activity.handled_at` (only rows still unclaimed) and runs
+the handlers on the claimed rows in the same transaction: a second run, a retry or a
+concurrent worker finds nothing left to claim, and a handler that fails rolls the claim back
+so that the sweep (`process_pending`) tries again later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, overload
+
+from django.db import transaction
+from django.utils import timezone
+
+from circolo.activity import dialect
+
+
+@dataclass(frozen=True, slots=True)
+class HandledActivity:
+    """A new activity as handlers see it (read-only)."""
+
+    id: int
+    workspace_id: int
+    member_id: int
+    kind: str
+    channel: str
+    occurred_at: dt.datetime
+    weight: int
+    source: str
+    source_id: str
+    properties_json: str = field(repr=False)
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.properties_json)
+        return value
+
+
+# Columns of a claimed row, in the order the claim returns them.
+_ROW_ID, _ROW_KIND = 0, 2
+
+
+class ActivityBatch(Sequence[HandledActivity]):
+    """Claimed activities of one workspace; rows become HandledActivity only when read.
+
+    Set-based handlers only need `.ids` and never pay for building Python objects per row.
+    """
+
+    __slots__ = ("_items", "_rows", "ids", "workspace_id")
+
+    def __init__(self, *, workspace_id: int, rows: list[tuple[Any, ...]]) -> None:
+        self.workspace_id = workspace_id
+        self._rows = rows
+        self._items: list[HandledActivity] | None = None
+        self.ids: list[int] = [row[_ROW_ID] for row in rows]
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The claimed rows: id, member_id, kind, channel, occurred_at, weight, source,
+        source_id, properties (JSON text; occurred_at as the driver returned it)."""
+        return self._rows
+
+    def of_kinds(self, kinds: frozenset[str]) -> ActivityBatch:
+        return ActivityBatch(
+            workspace_id=self.workspace_id,
+            rows=[row for row in self._rows if row[_ROW_KIND] in kinds],
+        )
+
+    def _materialised(self) -> list[HandledActivity]:
+        if self._items is None:
+            self._items = [
+                HandledActivity(
+                    id=row[0],
+                    workspace_id=self.workspace_id,
+                    member_id=row[1],
+                    kind=row[2],
+                    channel=row[3],
+                    occurred_at=dialect.datetime_value(row[4]),
+                    weight=row[5],
+                    source=row[6],
+                    source_id=row[7],
+                    properties_json=row[8] if isinstance(row[8], str) else json.dumps(row[8]),
+                )
+                for row in self._rows
+            ]
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> HandledActivity: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[HandledActivity]: ...
+
+    def __getitem__(self, index: int | slice) -> HandledActivity | Sequence[HandledActivity]:
+        return self._materialised()[index]
+
+    def __iter__(self) -> Iterator[HandledActivity]:
+        return iter(self._materialised())
+
+
+def batch_columns(activities: Sequence[HandledActivity]) -> tuple[list[Any], ...]:
+    """(member_id, kind, channel, occurred_at, weight) of a batch as five lists (for SQL arrays)."""
+    if isinstance(activities, ActivityBatch):
+        rows = activities.rows
+        return (
+            [row[1] for row in rows],
+            [row[2] for row in rows],
+            [row[3] for row in rows],
+            [row[4] for row in rows],
+            [row[5] for row in rows],
+        )
+    return (
+        [activity.member_id for activity in activities],
+        [activity.kind for activity in activities],
+        [activity.channel for activity in activities],
+        [activity.occurred_at for activity in activities],
+        [activity.weight for activity in activities],
+    )
+
+
+def activity_ids(activities: Sequence[HandledActivity]) -> list[int]:
+    """The ids of a batch, without building objects when it is an ActivityBatch."""
+    if isinstance(activities, ActivityBatch):
+        return activities.ids
+    return [activity.id for activity in activities]
+
+
+class Handler(Protocol):
+    def __call__(self, *, workspace_id: int, activities: Sequence[HandledActivity]) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Registration:
+    handler: Handler
+    kinds: frozenset[str] | None
+
+
+_REGISTRY: list[_Registration] = []
+
+
+def activity_handler(kinds: Iterable[str] | None = None) -> Callable[[Handler], Handler]:
+    """Register a handler for new activities of `kinds` (None: every kind); runs in order."""
+    wanted = frozenset(kinds) if kinds is not None else None
+
+    def register(handler: Handler) -> Handler:
+        if not any(entry.handler is handler for entry in _REGISTRY):
+            _REGISTRY.append(_Registration(handler=handler, kinds=wanted))
+        return handler
+
+    return register
+
+
+def activity_handler_remove(handler: Handler) -> None:
+    """Unregister a handler (tests, plugins being unloaded)."""
+    _REGISTRY[:] = [entry for entry in _REGISTRY if entry.handler is not handler]
+
+
+def _claim(*, workspace_id: int, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    p = dialect.placeholder()
+    where, params = dialect.activities_by_ids(workspace_id, ids)
+    properties = "properties::text" if dialect.is_postgres() else "properties"
+    cursor = dialect.raw_cursor()
+    try:
+        cursor.execute(
+            f"UPDATE activity_activity SET handled_at = {p}"
+            f" WHERE {where} AND handled_at IS NULL"
+            " RETURNING id, member_id, kind, channel, occurred_at, weight, source, source_id,"
+            f" {properties}",
+            [dialect.datetime_param(timezone.now()), *params],
+        )
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
+def activities_handle(*, workspace_id: int, ids: Sequence[int]) -> int:
+    """Claim the still-unhandled activities among `ids` and run every handler on them once.
+
+    Returns how many activities this call handled (0 when another run got them first).
+    """
+    if not ids:
+        return 0
+    with transaction.atomic():
+        dialect.lock_workspace_rollups(workspace_id)
+        rows = _claim(workspace_id=workspace_id, ids=ids)
+        if not rows:
+            return 0
+        rows.sort(key=lambda row: row[_ROW_ID])
+        batch = ActivityBatch(workspace_id=workspace_id, rows=rows)
+        for entry in list(_REGISTRY):
+            selected = batch if entry.kinds is None else batch.of_kinds(entry.kinds)
+            if len(selected):
+                entry.handler(workspace_id=workspace_id, activities=selected)
+    return len(rows)
