@@ -1,0 +1,1 @@
+"""The demo store: fictional customers and their activity, generated through the real services."""
