@@ -18,7 +18,14 @@ from circolo.activity import services as activity
 from circolo.activity.models import Activity
 from circolo.activity.selectors import kind_weights
 from circolo.api.auth import request_workspace, scoped
-from circolo.api.errors import ApiError, ErrorOut, invalid, pydantic_message
+from circolo.api.errors import (
+    WRITE_ERRORS,
+    ApiError,
+    ErrorOut,
+    error_responses,
+    invalid,
+    pydantic_message,
+)
 from circolo.api.members import IDENTITIES_MAX, IdentityIn, identity_errors
 from circolo.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Ordering, keyset_page
 from circolo.core.idempotency import idempotent
@@ -212,15 +219,7 @@ def _live_member_ids(workspace: Workspace, ids: set[int]) -> set[int]:
 
 @router.post(
     "/activities",
-    response={
-        200: ActivityRecordedOut,
-        201: ActivityRecordedOut,
-        400: ErrorOut,
-        401: ErrorOut,
-        403: ErrorOut,
-        409: ErrorOut,
-        422: ErrorOut,
-    },
+    response={200: ActivityRecordedOut, 201: ActivityRecordedOut, **error_responses(*WRITE_ERRORS)},
     summary=gettext_noop("Record an activity"),
     description=gettext_noop(
         "Records one activity (201); a repeat of its (source, source_id) changes nothing and"
@@ -284,13 +283,9 @@ def activities_create(request: HttpRequest, payload: ActivityIn) -> Status[dict[
 @router.post(
     "/activities/batch",
     response={
+        **error_responses(*WRITE_ERRORS, 413),
         200: BatchOut,
         400: BatchRejectedOut,
-        401: ErrorOut,
-        403: ErrorOut,
-        409: ErrorOut,
-        413: ErrorOut,
-        422: ErrorOut,
     },
     summary=gettext_noop("Record a batch of activities"),
     description=gettext_noop(

@@ -26,6 +26,16 @@ class ErrorOut(Schema):
     )
 
 
+# Error answers every idempotent write can give: bad input, no key, missing scope, the same
+# Idempotency-Key still in progress, and the same key with another body.
+WRITE_ERRORS = (400, 401, 403, 409, 422)
+
+
+def error_responses(*codes: int) -> dict[int, type[ErrorOut]]:
+    """The `response=` entries of an operation's documented error answers."""
+    return dict.fromkeys(codes, ErrorOut)
+
+
 class ApiError(Exception):
     """Raise from an operation to answer `status` with the standard error body."""
 

@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, field_validator
 from circolo.activity.scores import level_of, love_now
 from circolo.activity.selectors import member_score
 from circolo.api.auth import request_workspace, scoped
-from circolo.api.errors import ErrorOut, invalid
+from circolo.api.errors import WRITE_ERRORS, ErrorOut, error_responses, invalid
 from circolo.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Ordering, keyset_page
 from circolo.core.idempotency import idempotent
 from circolo.people import services as people
@@ -312,15 +312,7 @@ def members_get(request: HttpRequest, member_id: int) -> dict[str, Any]:
 
 @router.post(
     "/members",
-    response={
-        200: MemberResolvedOut,
-        201: MemberResolvedOut,
-        400: ErrorOut,
-        401: ErrorOut,
-        403: ErrorOut,
-        409: ErrorOut,
-        422: ErrorOut,
-    },
+    response={200: MemberResolvedOut, 201: MemberResolvedOut, **error_responses(*WRITE_ERRORS)},
     summary=gettext_noop("Create or match a member"),
     description=gettext_noop(
         "Resolves the identities: a verified or identical known identity joins its member"
@@ -354,15 +346,7 @@ def members_create(request: HttpRequest, payload: MemberCreateIn) -> Status[dict
 
 @router.patch(
     "/members/{member_id}",
-    response={
-        200: MemberDetailOut,
-        400: ErrorOut,
-        401: ErrorOut,
-        403: ErrorOut,
-        404: ErrorOut,
-        409: ErrorOut,
-        422: ErrorOut,
-    },
+    response={200: MemberDetailOut, **error_responses(*WRITE_ERRORS, 404)},
     summary=gettext_noop("Update a member"),
     description=gettext_noop(
         "Changes only the fields sent; `tags` replaces the member's tags."
@@ -413,15 +397,7 @@ def identities_list(request: HttpRequest, member_id: int) -> list[Identity]:
 
 @router.post(
     "/members/{member_id}/identities",
-    response={
-        201: IdentityOut,
-        400: ErrorOut,
-        401: ErrorOut,
-        403: ErrorOut,
-        404: ErrorOut,
-        409: ErrorOut,
-        422: ErrorOut,
-    },
+    response={201: IdentityOut, **error_responses(*WRITE_ERRORS, 404)},
     summary=gettext_noop("Add an identity to a member"),
     description=gettext_noop(
         "Stores the identity (normalised) on the member; 400 when it belongs to another member."
