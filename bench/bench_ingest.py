@@ -146,7 +146,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def bench_bulk(n: int, batch: int, handlers: bool, seed: int) -> list[Figure]:
     from circolo.activity import services
-    from circolo.activity.handlers import activities_handle
+    from circolo.activity.handlers import chunks_handle
     from circolo.activity.services import activity_record_bulk
 
     slug = "bulk" if handlers else "bulk-no-handlers"
@@ -158,8 +158,8 @@ def bench_bulk(n: int, batch: int, handlers: bool, seed: int) -> list[Figure]:
     original = services.handlers_schedule
     if not handlers:
 
-        def collect(*, workspace_id: int, ids: Any) -> None:
-            deferred.extend(ids)
+        def collect(*, workspace_id: int, chunk_id: int) -> None:
+            deferred.append(chunk_id)
 
         services.handlers_schedule = collect
 
@@ -182,10 +182,8 @@ def bench_bulk(n: int, batch: int, handlers: bool, seed: int) -> list[Figure]:
 
     def handle() -> int:
         done = 0
-        for start in range(0, len(deferred), 5_000):
-            done += activities_handle(
-                workspace_id=workspace.pk, ids=deferred[start : start + 5_000]
-            )
+        for chunk_id in deferred:
+            done += chunks_handle(workspace_id=workspace.pk, chunk_ids=[chunk_id])
         return done
 
     handle_seconds, handled = timed(handle)
@@ -194,7 +192,7 @@ def bench_bulk(n: int, batch: int, handlers: bool, seed: int) -> list[Figure]:
             "handlers alone (rollups, scores, seen)",
             handled,
             handle_seconds,
-            "per new activity, 5,000 ids per run",
+            "per new activity, one chunk (a bulk call's new rows) per run",
         )
     )
     return figures
@@ -278,7 +276,7 @@ def bench_bulk_create(n: int, batch: int, seed: int) -> Figure:
 def check_no_duplicates(expected_rows: dict[str, int], handled: set[str]) -> list[str]:
     from django.db.models import Count
 
-    from circolo.activity.models import Activity
+    from circolo.activity.models import Activity, ActivityChunk
     from circolo.core.models import Workspace
 
     problems = []
@@ -295,7 +293,10 @@ def check_no_duplicates(expected_rows: dict[str, int], handled: set[str]) -> lis
         found = Activity.objects.filter(workspace=workspace).count()
         if found != rows:
             problems.append(f"{slug}: {found} rows, expected {rows}")
-        unhandled = Activity.objects.filter(workspace=workspace, handled_at__isnull=True).count()
+        unhandled = Activity.objects.filter(
+            workspace=workspace,
+            chunk__in=ActivityChunk.objects.filter(workspace=workspace, handled_at__isnull=True),
+        ).count()
         if slug in handled and unhandled:
             problems.append(f"{slug}: {unhandled} activities left unhandled")
     return problems

@@ -1,11 +1,13 @@
 """Handlers react to new activities, exactly once per activity, after the recording commits.
 
 A handler is `fn(*, workspace_id: int, activities: Sequence[HandledActivity]) -> None`,
-registered with `@activity_handler(kinds=...)` (None = every kind). `activities_handle()`
-claims a batch of ids by setting `Activity.handled_at` (only rows still unclaimed) and runs
-the handlers on the claimed rows in the same transaction: a second run, a retry or a
-concurrent worker finds nothing left to claim, and a handler that fails rolls the claim back
-so that the sweep (`process_pending`) tries again later.
+registered with `@activity_handler(kinds=...)` (None = every kind). `chunks_handle()`
+claims whole chunks (`ActivityChunk`: the new activities of one recording call) by setting
+their `handled_at` (only chunks still unclaimed) and runs the handlers on the chunks'
+activities in the same transaction: a second run, a retry or a concurrent worker finds
+nothing left to claim, and a handler that fails rolls the claim back so that the sweep
+(`process_pending`) tries again later. Every new activity belongs to exactly one chunk, so it
+is handled exactly once, and recording writes each activity row once.
 """
 
 from __future__ import annotations
@@ -108,9 +110,81 @@ class ActivityBatch(Sequence[HandledActivity]):
         return iter(self._materialised())
 
 
+class ChunkBatch(Sequence[HandledActivity]):
+    """The activities of one claimed chunk, read from the database only when a handler asks.
+
+    Set-based handlers select the rows in SQL with `where()` and never bring them to Python;
+    iterating, indexing, `.rows`, `.ids` or `of_kinds()` read them once (ordered by id).
+    """
+
+    __slots__ = ("_batch", "chunk_id", "first_id", "last_id", "size", "workspace_id")
+
+    def __init__(
+        self, *, workspace_id: int, chunk_id: int, first_id: int, last_id: int, size: int
+    ) -> None:
+        self.workspace_id = workspace_id
+        self.chunk_id = chunk_id
+        self.first_id = first_id
+        self.last_id = last_id
+        self.size = size
+        self._batch: ActivityBatch | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """WHERE terms (and params) selecting this chunk's rows of activity_activity."""
+        p = dialect.placeholder()
+        return (
+            f"id BETWEEN {p} AND {p} AND chunk_id = {p} AND {dialect.workspace_term()} = {p}",
+            [self.first_id, self.last_id, self.chunk_id, self.workspace_id],
+        )
+
+    def _loaded(self) -> ActivityBatch:
+        if self._batch is None:
+            where, params = self.where()
+            properties = "properties::text" if dialect.is_postgres() else "properties"
+            cursor = dialect.raw_cursor()
+            try:
+                cursor.execute(
+                    "SELECT id, member_id, kind, channel, occurred_at, weight, source,"
+                    f" source_id, {properties} FROM activity_activity WHERE {where}"
+                    " ORDER BY id",
+                    params,
+                )
+                rows: list[tuple[Any, ...]] = cursor.fetchall()
+            finally:
+                cursor.close()
+            self._batch = ActivityBatch(workspace_id=self.workspace_id, rows=rows)
+        return self._batch
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]:
+        return self._loaded().rows
+
+    @property
+    def ids(self) -> list[int]:
+        return self._loaded().ids
+
+    def of_kinds(self, kinds: frozenset[str]) -> ActivityBatch:
+        return self._loaded().of_kinds(kinds)
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> HandledActivity: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[HandledActivity]: ...
+
+    def __getitem__(self, index: int | slice) -> HandledActivity | Sequence[HandledActivity]:
+        return self._loaded()[index]
+
+    def __iter__(self) -> Iterator[HandledActivity]:
+        return iter(self._loaded())
+
+
 def batch_columns(activities: Sequence[HandledActivity]) -> tuple[list[Any], ...]:
     """(member_id, kind, channel, occurred_at, weight) of a batch as five lists (for SQL arrays)."""
-    if isinstance(activities, ActivityBatch):
+    if isinstance(activities, ActivityBatch | ChunkBatch):
         rows = activities.rows
         return (
             [row[1] for row in rows],
@@ -130,7 +204,7 @@ def batch_columns(activities: Sequence[HandledActivity]) -> tuple[list[Any], ...
 
 def activity_ids(activities: Sequence[HandledActivity]) -> list[int]:
     """The ids of a batch, without building objects when it is an ActivityBatch."""
-    if isinstance(activities, ActivityBatch):
+    if isinstance(activities, ActivityBatch | ChunkBatch):
         return activities.ids
     return [activity.id for activity in activities]
 
@@ -165,41 +239,69 @@ def activity_handler_remove(handler: Handler) -> None:
     _REGISTRY[:] = [entry for entry in _REGISTRY if entry.handler is not handler]
 
 
-def _claim(*, workspace_id: int, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+def _claim(*, workspace_id: int, chunk_ids: Sequence[int]) -> list[tuple[int, int, int, int]]:
+    """Mark the still-unhandled chunks among `chunk_ids` handled: (id, first, last, size)."""
     p = dialect.placeholder()
-    where, params = dialect.activities_by_ids(workspace_id, ids)
-    properties = "properties::text" if dialect.is_postgres() else "properties"
+    in_chunks, chunks_param = dialect.ids_filter("id", chunk_ids)
     cursor = dialect.raw_cursor()
     try:
         cursor.execute(
-            f"UPDATE activity_activity SET handled_at = {p}"
-            f" WHERE {where} AND handled_at IS NULL"
-            " RETURNING id, member_id, kind, channel, occurred_at, weight, source, source_id,"
-            f" {properties}",
-            [dialect.datetime_param(timezone.now()), *params],
+            f"UPDATE activity_activitychunk SET handled_at = {p}"
+            f" WHERE workspace_id = {p} AND {in_chunks} AND handled_at IS NULL"
+            " RETURNING id, first_id, last_id, size",
+            [dialect.datetime_param(timezone.now()), workspace_id, chunks_param],
         )
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        claimed: list[tuple[int, int, int, int]] = cursor.fetchall()
     finally:
         cursor.close()
-    return rows
+    return claimed
+
+
+def chunks_handle(*, workspace_id: int, chunk_ids: Sequence[int]) -> int:
+    """Claim the still-unhandled chunks among `chunk_ids` and run every handler once on each
+    chunk's activities, in the claim's transaction (a failing handler rolls the claim back).
+
+    Returns how many activities this call handled (0 when another run got them first).
+    """
+    if not chunk_ids:
+        return 0
+    handled = 0
+    with transaction.atomic():
+        dialect.lock_workspace_rollups(workspace_id)
+        for chunk_id, first_id, last_id, size in sorted(
+            _claim(workspace_id=workspace_id, chunk_ids=chunk_ids)
+        ):
+            batch = ChunkBatch(
+                workspace_id=workspace_id,
+                chunk_id=chunk_id,
+                first_id=first_id,
+                last_id=last_id,
+                size=size,
+            )
+            handled += size
+            for entry in list(_REGISTRY):
+                selected = batch if entry.kinds is None else batch.of_kinds(entry.kinds)
+                if len(selected):
+                    entry.handler(workspace_id=workspace_id, activities=selected)
+    return handled
 
 
 def activities_handle(*, workspace_id: int, ids: Sequence[int]) -> int:
-    """Claim the still-unhandled activities among `ids` and run every handler on them once.
+    """Handle the chunks that the activities `ids` were recorded in (each chunk once).
 
     Returns how many activities this call handled (0 when another run got them first).
     """
     if not ids:
         return 0
-    with transaction.atomic():
-        dialect.lock_workspace_rollups(workspace_id)
-        rows = _claim(workspace_id=workspace_id, ids=ids)
-        if not rows:
-            return 0
-        rows.sort(key=lambda row: row[_ROW_ID])
-        batch = ActivityBatch(workspace_id=workspace_id, rows=rows)
-        for entry in list(_REGISTRY):
-            selected = batch if entry.kinds is None else batch.of_kinds(entry.kinds)
-            if len(selected):
-                entry.handler(workspace_id=workspace_id, activities=selected)
-    return len(rows)
+    where, params = dialect.activities_by_ids(workspace_id, ids)
+    cursor = dialect.raw_cursor()
+    try:
+        cursor.execute(
+            f"SELECT DISTINCT chunk_id FROM activity_activity WHERE {where}"
+            " AND chunk_id IS NOT NULL",
+            params,
+        )
+        chunk_ids = [row[0] for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+    return chunks_handle(workspace_id=workspace_id, chunk_ids=chunk_ids)

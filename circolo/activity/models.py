@@ -29,8 +29,17 @@ class Activity(models.Model):
     source = models.CharField(max_length=40)
     source_id = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Set in the same transaction as the handlers' effects: handlers run once per activity.
-    handled_at = models.DateTimeField(null=True, blank=True)
+    # The chunk the activity was recorded in: handlers claim whole chunks, never single rows,
+    # so recording writes each row once. NULL: recorded (and handled) before chunks existed.
+    chunk = models.ForeignKey(
+        "ActivityChunk",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name_plural = "activities"
@@ -43,9 +52,33 @@ class Activity(models.Model):
             models.Index(fields=["workspace", "occurred_at"], name="activity_ws_time"),
             models.Index(fields=["member", "occurred_at"], name="activity_member_time"),
             models.Index(fields=["workspace", "kind", "occurred_at"], name="activity_ws_kind_time"),
+        ]
+
+
+class ActivityChunk(models.Model):
+    """The new activities of one recording call, handled together exactly once.
+
+    Its activities have ids from `first_id` to `last_id` (not every id in between: other
+    recorders may interleave) and point back with `Activity.chunk`. `handled_at` is set in the
+    transaction that runs the handlers on them, so each activity is handled once.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    first_id = models.BigIntegerField(default=0)
+    last_id = models.BigIntegerField(default=0)
+    size = models.IntegerField(default=0)
+    created_at = models.DateTimeField()
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "id"], name="chunk_ws"),
             models.Index(
-                fields=["id"],
-                name="activity_unhandled",
+                fields=["created_at"],
+                name="chunk_unhandled",
                 condition=models.Q(handled_at__isnull=True),
             ),
         ]

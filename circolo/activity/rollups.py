@@ -3,8 +3,8 @@
 Kept up to date by the built-in handler below, one set-based statement per table and batch:
 the claimed activities are aggregated with GROUP BY in SQL and added with
 INSERT ... ON CONFLICT DO UPDATE (count = count + excluded.count). `rollups_rebuild()`
-recomputes the same tables from the activity table; it counts handled activities only,
-because the unhandled ones are added by their handler run when it comes.
+recomputes the same tables from the activity table; it counts the activities of handled
+chunks only, because the others are added by their chunk's handler run when it comes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.db import transaction
 
 from circolo.activity import dialect
 from circolo.activity.handlers import (
+    ChunkBatch,
     HandledActivity,
     activity_handler,
     activity_ids,
@@ -107,10 +108,17 @@ def _run(statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
 @activity_handler()
 def rollups_add(*, workspace_id: int, activities: Sequence[HandledActivity]) -> None:
     """Built-in handler: add new activities to the rollups, scores and members' seen times."""
-    if dialect.is_postgres():
+    if isinstance(activities, ChunkBatch):
+        # A whole chunk: aggregated straight from the activity table, never read in Python.
+        where, params = activities.where()
+        if dialect.is_postgres():
+            _rollups_add_postgres_chunk(workspace_id, where, params)
+            return
+    elif dialect.is_postgres():
         _rollups_add_postgres(workspace_id, activities)
         return
-    where, params = dialect.activities_by_ids(workspace_id, activity_ids(activities))
+    else:
+        where, params = dialect.activities_by_ids(workspace_id, activity_ids(activities))
     _run(
         [
             (_daily_insert(where) + _DAILY_ADD, params),
@@ -137,23 +145,50 @@ def _rollups_add_postgres(workspace_id: int, activities: Sequence[HandledActivit
     _run([(batch, [workspace_id, *columns, workspace_id])])
 
 
-def rollups_rebuild(*, workspace: Workspace, progress: Callable[[str], None] | None = None) -> None:
-    """Recompute the workspace's rollups and member scores from its handled activities."""
+def _rollups_add_postgres_chunk(workspace_id: int, where: str, params: list[Any]) -> None:
+    """One statement: data-modifying CTEs aggregate the chunk's rows into every table."""
+    batch = (
+        "WITH batch AS MATERIALIZED (SELECT workspace_id, member_id, kind, channel,"
+        f" occurred_at, weight FROM activity_activity WHERE {where}),"
+        f" daily AS ({_daily_insert('true', 'batch') + _DAILY_ADD}),"
+        f" member_daily AS ({_member_daily_insert('true', 'batch') + _MEMBER_DAILY_ADD}),"
+        f" scores AS ({_score_insert('true', 'batch') + _score_add()})"
+        f" {_members_seen_update('true', 'batch')}"
+    )
+    _run([(batch, [*params, workspace_id])])
+
+
+def _handled_term() -> str:
+    """Activities whose chunk is handled (one parameter: the workspace id).
+
+    Chunks are claimed under the workspace's rollup lock, which the rebuilds hold too.
+    """
     p = dialect.placeholder()
-    where = f"workspace_id = {p} AND handled_at IS NOT NULL"
+    return (
+        "(chunk_id IS NULL OR chunk_id NOT IN (SELECT id FROM activity_activitychunk"
+        f" WHERE handled_at IS NULL AND workspace_id = {p}))"
+    )
+
+
+def rollups_rebuild(*, workspace: Workspace, progress: Callable[[str], None] | None = None) -> None:
+    """Recompute the workspace's rollups and member scores from its activities in handled
+    chunks."""
+    p = dialect.placeholder()
+    where = f"workspace_id = {p} AND {_handled_term()}"
     params = [workspace.pk]
+    handled_params = [workspace.pk, workspace.pk]
     steps = {
         "daily": [
             (f"DELETE FROM activity_dailyrollup WHERE workspace_id = {p}", params),
-            (_daily_insert(where), params),
+            (_daily_insert(where), handled_params),
         ],
         "member_daily": [
             (f"DELETE FROM activity_memberdailyrollup WHERE workspace_id = {p}", params),
-            (_member_daily_insert(where), params),
+            (_member_daily_insert(where), handled_params),
         ],
         "scores": [
             (f"DELETE FROM activity_memberscore WHERE workspace_id = {p}", params),
-            (_score_insert(where), params),
+            (_score_insert(where), handled_params),
         ],
     }
     with transaction.atomic():
@@ -173,13 +208,14 @@ def member_rollups_rebuild(*, workspace_id: int, member_ids: Sequence[int]) -> N
     in_members, members_param = dialect.ids_filter("member_id", member_ids)
     params = [workspace_id, members_param]
     selected = f"{workspace} = {p} AND {in_members}"
-    handled = f"{selected} AND handled_at IS NOT NULL"
+    handled = f"{selected} AND {_handled_term()}"
+    handled_params = [*params, workspace_id]
     _run(
         [
             (f"DELETE FROM activity_memberdailyrollup WHERE {selected}", params),
-            (_member_daily_insert(handled), params),
+            (_member_daily_insert(handled), handled_params),
             (f"DELETE FROM activity_memberscore WHERE {selected}", params),
-            (_score_insert(handled), params),
+            (_score_insert(handled), handled_params),
         ]
     )
 

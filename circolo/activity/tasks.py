@@ -4,29 +4,36 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
 
 from celery import shared_task
 from django.db import DatabaseError
 from django.utils import timezone
 
-from circolo.activity.handlers import activities_handle
-from circolo.activity.models import Activity
+from circolo.activity.handlers import activities_handle, chunks_handle
+from circolo.activity.models import ActivityChunk
 from circolo.core.background import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
-# Ids per task message: small enough for a broker message, big enough for set-based SQL.
-IDS_PER_TASK = 5_000
-# Activities left unhandled this long are picked up by the sweep (their task was lost/failed).
+# Unhandled chunks per sweep query.
+CHUNKS_PER_SWEEP = 100
+# Chunks left unhandled this long are picked up by the sweep (their task was lost/failed).
 PENDING_AFTER = dt.timedelta(minutes=1)
 
 
-def handlers_schedule(*, workspace_id: int, ids: Sequence[int]) -> None:
-    """Run the handlers on `ids` after the current transaction commits, in chunks."""
-    for start in range(0, len(ids), IDS_PER_TASK):
-        enqueue_on_commit(process_activities, workspace_id, list(ids[start : start + IDS_PER_TASK]))
+def handlers_schedule(*, workspace_id: int, chunk_id: int) -> None:
+    """Run the handlers on a chunk of new activities after the current transaction commits."""
+    enqueue_on_commit(process_chunk, workspace_id, chunk_id)
+
+
+@shared_task(
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def process_chunk(workspace_id: int, chunk_id: int) -> int:
+    """Handle a chunk of new activities; idempotent (claims the chunk via handled_at)."""
+    return chunks_handle(workspace_id=workspace_id, chunk_ids=[chunk_id])
 
 
 @shared_task(
@@ -35,15 +42,15 @@ def handlers_schedule(*, workspace_id: int, ids: Sequence[int]) -> None:
     max_retries=5,
 )
 def process_activities(workspace_id: int, ids: list[int]) -> int:
-    """Handle the listed activities of a workspace; idempotent (claims via handled_at)."""
+    """Handle the chunks of the listed activities of a workspace; idempotent."""
     return activities_handle(workspace_id=workspace_id, ids=ids)
 
 
 @shared_task
 def process_pending(older_than_seconds: float | None = None) -> int:
-    """Handle activities still unhandled after a while; returns how many were handled.
+    """Handle chunks still unhandled after a while; returns how many activities were handled.
 
-    Walks the unhandled rows once by id (a batch whose handler fails is logged and left for
+    Walks the unhandled chunks once by id (a chunk whose handler fails is logged and left for
     the next sweep, so one bad handler cannot stall the others).
     """
     age = (
@@ -56,23 +63,22 @@ def process_pending(older_than_seconds: float | None = None) -> int:
     after_id = 0
     while True:
         page = list(
-            Activity.objects.filter(handled_at__isnull=True, created_at__lt=cutoff, id__gt=after_id)
+            ActivityChunk.objects.filter(
+                handled_at__isnull=True, created_at__lt=cutoff, id__gt=after_id
+            )
             .order_by("id")
-            .values_list("workspace_id", "id")[:IDS_PER_TASK]
+            .values_list("workspace_id", "id")[:CHUNKS_PER_SWEEP]
         )
         if not page:
             return handled
         after_id = page[-1][1]
-        by_workspace: dict[int, list[int]] = defaultdict(list)
-        for workspace_id, activity_id in page:
-            by_workspace[workspace_id].append(activity_id)
-        for workspace_id, ids in by_workspace.items():
+        for workspace_id, chunk_id in page:
             try:
-                handled += activities_handle(workspace_id=workspace_id, ids=ids)
+                handled += chunks_handle(workspace_id=workspace_id, chunk_ids=[chunk_id])
             except Exception:
-                # Logged with its traceback; the rows stay unhandled for the next sweep.
+                # Logged with its traceback; the chunk stays unhandled for the next sweep.
                 logger.exception(
-                    "activity handlers failed for workspace %s (%d ids); retried on next sweep",
+                    "activity handlers failed for workspace %s (chunk %d); retried on next sweep",
                     workspace_id,
-                    len(ids),
+                    chunk_id,
                 )

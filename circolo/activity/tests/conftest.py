@@ -12,6 +12,7 @@ import pytest
 from django.test import TestCase
 
 from circolo.activity.handlers import HandledActivity, activity_handler, activity_handler_remove
+from circolo.activity.models import Activity, ActivityChunk
 from circolo.testing.factories import MemberFactory
 
 
@@ -19,6 +20,29 @@ from circolo.testing.factories import MemberFactory
 def handlers_in_process(settings: Any) -> None:
     """Handlers run in this process when the transaction commits, even with REDIS_URL set."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+def unhandled_chunk(rows: Sequence[Activity], *, age: dt.timedelta | None = None) -> ActivityChunk:
+    """Put rows made by ActivityFactory (no chunk: counted as handled) into one unhandled
+    chunk, as if just recorded (`age` ago) and waiting for their handlers."""
+    ids = [row.pk for row in rows]
+    chunk = ActivityChunk.objects.create(
+        workspace_id=rows[0].workspace_id,
+        first_id=min(ids),
+        last_id=max(ids),
+        size=len(ids),
+        created_at=dt.datetime.now(dt.UTC) - (age or dt.timedelta()),
+    )
+    Activity.objects.filter(pk__in=ids).update(chunk=chunk)
+    return chunk
+
+
+def unhandled_count(workspace: Any) -> int:
+    """Activities of the workspace whose chunk still waits for its handlers."""
+    return Activity.objects.filter(
+        workspace=workspace,
+        chunk__in=ActivityChunk.objects.filter(workspace=workspace, handled_at__isnull=True),
+    ).count()
 
 
 def on_commit_run() -> AbstractContextManager[Any]:

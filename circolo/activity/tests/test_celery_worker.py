@@ -12,7 +12,7 @@ from celery.signals import task_postrun
 from django.db import connections
 from django.db.models import Sum
 
-from circolo.activity.models import Activity, DailyRollup, MemberScore
+from circolo.activity.models import ActivityChunk, DailyRollup, MemberScore
 from circolo.activity.services import ActivityIn, activity_record, activity_record_bulk
 from circolo.celery import app as celery_app
 from circolo.core.models import Workspace
@@ -58,7 +58,7 @@ def test_handlers_run_on_a_celery_worker(settings):
             assert len(result.created) == 40
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if not Activity.objects.filter(
+                if not ActivityChunk.objects.filter(
                     workspace=workspace, handled_at__isnull=True
                 ).exists():
                     break
@@ -67,7 +67,7 @@ def test_handlers_run_on_a_celery_worker(settings):
         task_postrun.disconnect(close_worker_connections)
         celery_app.conf.task_always_eager = eager_before
 
-    assert not Activity.objects.filter(workspace=workspace, handled_at__isnull=True).exists()
+    assert not ActivityChunk.objects.filter(workspace=workspace, handled_at__isnull=True).exists()
     assert DailyRollup.objects.filter(workspace=workspace).aggregate(n=Sum("count"))["n"] == 41
     assert MemberScore.objects.get(member=member).activity_count == 41
     member.refresh_from_db()

@@ -13,6 +13,7 @@ from django.db.models import Sum
 
 from circolo.activity.models import Activity, DailyRollup, MemberDailyRollup, MemberScore
 from circolo.activity.tests.concurrent_worker import record_batch
+from circolo.activity.tests.conftest import unhandled_count
 from circolo.core.models import Workspace
 from circolo.people.models import Member
 
@@ -56,7 +57,7 @@ def test_processes_recording_the_same_batch_leave_one_row_each_handled_once():
     assert sum(created) == distinct
     rows = Activity.objects.filter(workspace=workspace)
     assert rows.count() == distinct
-    assert not rows.filter(handled_at__isnull=True).exists()
+    assert unhandled_count(workspace) == 0
     daily = DailyRollup.objects.filter(workspace=workspace).aggregate(n=Sum("count"))["n"]
     member_daily = MemberDailyRollup.objects.filter(workspace=workspace).aggregate(n=Sum("count"))[
         "n"

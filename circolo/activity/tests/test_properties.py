@@ -21,7 +21,7 @@ from circolo.activity.services import (
     activity_record,
     activity_record_bulk,
 )
-from circolo.activity.tests.conftest import on_commit_run
+from circolo.activity.tests.conftest import on_commit_run, unhandled_count
 from circolo.activity.tests.test_rollups import assert_same_rollups, growth_of, snapshot
 from circolo.core.models import Workspace
 from circolo.people.models import Member
@@ -147,7 +147,7 @@ def check_sequence(ops, handled):
         assert len(rows) == len(stored)
         assert set(rows) == set(ids.values())
         assert handled == Counter(rows.keys())
-        assert not Activity.objects.filter(workspace=workspace, handled_at__isnull=True).exists()
+        assert unhandled_count(workspace) == 0
         for key, spec in stored.items():
             assert rows[ids[key]] == members[spec["member"]].pk
 

@@ -10,11 +10,16 @@ from django.db.models import Sum
 from django.test import TestCase
 
 from circolo.activity.handlers import activity_handler, activity_handler_remove
-from circolo.activity.models import Activity, DailyRollup, MemberDailyRollup, MemberScore
+from circolo.activity.models import (
+    ActivityChunk,
+    DailyRollup,
+    MemberDailyRollup,
+    MemberScore,
+)
 from circolo.activity.rollups import rollups_rebuild
 from circolo.activity.services import ActivityIn, activity_record_bulk
 from circolo.activity.tasks import process_activities, process_pending
-from circolo.activity.tests.conftest import on_commit_run
+from circolo.activity.tests.conftest import on_commit_run, unhandled_chunk
 from circolo.testing.factories import ActivityFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -186,6 +191,8 @@ def test_rebuild_command(workspace, other_workspace):
 
 def test_process_activities_twice_handles_once(workspace, handled):
     rows = ActivityFactory.create_batch(3, member__workspace=workspace)
+    for row in rows:
+        unhandled_chunk([row])
     ids = [row.pk for row in rows]
     assert process_activities(workspace.pk, ids) == 3
     assert process_activities(workspace.pk, ids) == 0
@@ -195,9 +202,11 @@ def test_process_activities_twice_handles_once(workspace, handled):
 
 def test_process_activities_ignores_ids_of_another_workspace(workspace, other_workspace, handled):
     row = ActivityFactory(member__workspace=other_workspace)
+    chunk = unhandled_chunk([row])
     assert process_activities(workspace.pk, [row.pk]) == 0
     assert handled.calls == 0
-    assert Activity.objects.get(pk=row.pk).handled_at is None
+    chunk.refresh_from_db()
+    assert chunk.handled_at is None
 
 
 def test_kind_filtered_handler_sees_only_its_kinds(workspace):
@@ -210,6 +219,7 @@ def test_kind_filtered_handler_sees_only_its_kinds(workspace):
     try:
         member = MemberFactory(workspace=workspace)
         rows = [ActivityFactory(member=member, kind=kind) for kind in ("post", "order", "refund")]
+        unhandled_chunk(rows)
         process_activities(workspace.pk, [row.pk for row in rows])
     finally:
         activity_handler_remove(orders)
@@ -222,17 +232,20 @@ def test_failing_handler_leaves_activities_for_the_sweep(workspace, handled):
 
     activity_handler()(broken)
     row = ActivityFactory(member__workspace=workspace)
+    chunk = unhandled_chunk([row])
     try:
         with pytest.raises(RuntimeError):
             process_activities(workspace.pk, [row.pk])
     finally:
         activity_handler_remove(broken)
-    row.refresh_from_db()
-    assert row.handled_at is None
+    chunk.refresh_from_db()
+    assert chunk.handled_at is None
     handled.by_id.clear()  # that run was rolled back with the claim
     assert not DailyRollup.objects.filter(workspace=workspace).exists()
 
-    Activity.objects.filter(pk=row.pk).update(created_at=row.created_at - dt.timedelta(minutes=5))
+    ActivityChunk.objects.filter(pk=chunk.pk).update(
+        created_at=chunk.created_at - dt.timedelta(minutes=5)
+    )
     assert process_pending() == 1
     assert handled.by_id == {row.pk: 1}
     assert DailyRollup.objects.get(workspace=workspace).count == 1
@@ -244,11 +257,12 @@ def test_process_pending_sweeps_only_old_unhandled(workspace, other_workspace, h
         ActivityFactory(member__workspace=other_workspace),
     ]
     fresh = ActivityFactory(member__workspace=workspace)
-    Activity.objects.filter(pk__in=[row.pk for row in old]).update(
-        created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
-    )
+    for row in old:
+        unhandled_chunk([row], age=dt.timedelta(minutes=2))
+    fresh_chunk = unhandled_chunk([fresh])
     assert process_pending() == 2
     assert set(handled.by_id) == {row.pk for row in old}
-    assert Activity.objects.get(pk=fresh.pk).handled_at is None
+    fresh_chunk.refresh_from_db()
+    assert fresh_chunk.handled_at is None
     assert process_pending() == 0
     assert process_pending(older_than_seconds=0) == 1

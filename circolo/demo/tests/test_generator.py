@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from circolo.activity.kinds import KINDS
-from circolo.activity.models import Activity, DailyRollup, MemberScore
+from circolo.activity.models import Activity, ActivityChunk, DailyRollup, MemberScore
 from circolo.demo import generator, texts
 from circolo.demo.generator import (
     PHASE_ACTIVITIES,
@@ -138,7 +138,7 @@ def test_handlers_maintain_rollups_and_scores(workspace, django_capture_on_commi
         demo_generate(workspace=workspace, **SMALL)
     total = DailyRollup.objects.filter(workspace=workspace).aggregate(n=Sum("count"))["n"]
     assert total == 600
-    assert not Activity.objects.filter(workspace=workspace, handled_at__isnull=True).exists()
+    assert not ActivityChunk.objects.filter(workspace=workspace, handled_at__isnull=True).exists()
     active = Activity.objects.filter(workspace=workspace).values("member").distinct().count()
     assert MemberScore.objects.filter(workspace=workspace).count() == active
 
