@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,15 @@ def _tasks_in_process(settings: Any) -> None:
     Celery worker turns this back off for itself.
     """
     settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_namespace(settings: Any) -> None:
+    """Each test sees an empty cache, even on the shared Redis of the PostgreSQL run
+    (parallel workers and earlier runs write there too)."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
 
 
 @pytest.fixture(autouse=True)

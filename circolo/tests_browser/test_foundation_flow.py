@@ -44,7 +44,14 @@ class Scene:
 
 
 def totp_now(secret: str) -> str:
-    """The current TOTP code as the owner's authenticator app would show it (RFC 6238)."""
+    """The current TOTP code as the owner's authenticator app would show it (RFC 6238).
+
+    Near the end of a period the code would expire before the form is sent: wait for the next.
+    """
+    period = mfa_settings.TOTP_PERIOD
+    left = period - time.time() % period
+    if left < 5:
+        time.sleep(left + 0.1)
     return format_hotp_value(hotp_value(secret, int(time.time()) // mfa_settings.TOTP_PERIOD))
 
 
