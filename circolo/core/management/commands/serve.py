@@ -19,6 +19,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from gunicorn.app.base import BaseApplication
 
+from circolo.core.background import start_in_process_beat
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _SHM = "/dev/shm"  # noqa: S108 - gunicorn only keeps its per-worker heartbeat files there
@@ -95,6 +97,8 @@ class _Server(BaseApplication):
         # managed through its process manager, and two servers on one machine would collide.
         if "control_socket_disable" in self.cfg.settings:
             self.cfg.set("control_socket_disable", True)
+        # Without Redis there is no Celery beat: each worker plays the schedule itself.
+        self.cfg.set("post_worker_init", lambda worker: start_in_process_beat())
         if self.on_ready is not None:
             announce = self.on_ready
             self.cfg.set("when_ready", lambda server: announce())
