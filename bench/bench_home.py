@@ -22,51 +22,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from harness import configure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BENCH_DB = "circolo_bench_home"
-
-
-def configure(db: str) -> Callable[[], None]:
-    """Point Django at a fresh database; returns the cleanup to run at the end."""
-    os.environ.pop("REDIS_URL", None)
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "circolo.settings"
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    folder = tempfile.mkdtemp(prefix="circolo-bench-home-")
-    os.environ["CIRCOLO_DATA_DIR"] = folder
-    if db == "sqlite":
-        os.environ["DATABASE_URL"] = f"sqlite:///{folder}/bench.sqlite3"
-        return lambda: shutil.rmtree(folder, ignore_errors=True)
-
-    import psycopg
-
-    server = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-        admin.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["DATABASE_URL"] = f"{server}/{BENCH_DB}"
-
-    def drop() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-        shutil.rmtree(folder, ignore_errors=True)
-
-    return drop
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -185,7 +151,7 @@ def main() -> int:
     parser.add_argument("--baseline-runs", type=int, default=5, help="timed table scans")
     args = parser.parse_args()
 
-    cleanup = configure(args.db)
+    cleanup = configure(args.db, database=BENCH_DB, prefix="circolo-bench-home-")
     try:
         import django
 

@@ -24,14 +24,14 @@ import argparse
 import datetime as dt
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from harness import configure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,37 +50,6 @@ class Figure:
     @property
     def rate(self) -> float:
         return self.items / self.seconds if self.seconds else float("inf")
-
-
-def configure(db: str) -> Callable[[], None]:
-    """Point Django at a fresh database; returns the cleanup to run at the end."""
-    os.environ.pop("REDIS_URL", None)
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "circolo.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    folder = tempfile.mkdtemp(prefix="circolo-bench-")
-    os.environ["CIRCOLO_DATA_DIR"] = folder
-    if db == "sqlite":
-        os.environ["DATABASE_URL"] = f"sqlite:///{folder}/bench.sqlite3"
-        return lambda: shutil.rmtree(folder, ignore_errors=True)
-
-    import psycopg
-
-    server = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-        admin.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["DATABASE_URL"] = f"{server}/{BENCH_DB}"
-
-    def drop() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-        shutil.rmtree(folder, ignore_errors=True)
-
-    return drop
 
 
 def make_workspace(slug: str) -> tuple[Any, list[int]]:
@@ -311,7 +280,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
 
-    cleanup = configure(args.db)
+    cleanup = configure(args.db, database=BENCH_DB, prefix="circolo-bench-")
     try:
         import django
 
