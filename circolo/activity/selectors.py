@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from circolo.activity.kinds import KINDS, kind_label, weights_for
@@ -76,6 +76,33 @@ def member_timeline(
             return []
         rows = rows.filter(Q(occurred_at__lt=cursor) | Q(occurred_at=cursor, pk__lt=before_id))
     return list(rows.order_by("-occurred_at", "-id")[:limit])
+
+
+def activity_list(
+    *,
+    workspace: Workspace,
+    member_id: int | None = None,
+    kind: str | None = None,
+    channel: str | None = None,
+    source: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> QuerySet[Activity]:
+    """The workspace's activities matching every given filter (`until` exclusive), unordered."""
+    activities = Activity.objects.filter(workspace=workspace)
+    if member_id is not None:
+        activities = activities.filter(member_id=member_id)
+    if kind is not None:
+        activities = activities.filter(kind=kind)
+    if channel is not None:
+        activities = activities.filter(channel=channel)
+    if source is not None:
+        activities = activities.filter(source=source)
+    if since is not None:
+        activities = activities.filter(occurred_at__gte=since)
+    if until is not None:
+        activities = activities.filter(occurred_at__lt=until)
+    return activities
 
 
 def recent_activities(*, workspace: Workspace, limit: int = 20) -> list[Activity]:

@@ -15,8 +15,7 @@ from ninja.responses import Status
 from pydantic import AwareDatetime, ConfigDict, Field, SkipValidation
 
 from circolo.activity import services as activity
-from circolo.activity.models import Activity
-from circolo.activity.selectors import kind_weights
+from circolo.activity.selectors import activity_list, kind_weights
 from circolo.api.auth import request_workspace, scoped
 from circolo.api.errors import (
     WRITE_ERRORS,
@@ -415,17 +414,15 @@ def activities_batch(request: HttpRequest, payload: BatchIn) -> Status[dict[str,
     **scoped("activities:read"),
 )
 def activities_list(request: HttpRequest, filters: Query[ActivityFilters]) -> dict[str, Any]:
-    activities = Activity.objects.filter(workspace=request_workspace(request))
-    if filters.member_id is not None:
-        activities = activities.filter(member_id=filters.member_id)
-    for name in ("kind", "channel", "source"):
-        value = getattr(filters, name)
-        if value is not None:
-            activities = activities.filter(**{name: value})
-    if filters.since is not None:
-        activities = activities.filter(occurred_at__gte=filters.since)
-    if filters.until is not None:
-        activities = activities.filter(occurred_at__lt=filters.until)
+    activities = activity_list(
+        workspace=request_workspace(request),
+        member_id=filters.member_id,
+        kind=filters.kind,
+        channel=filters.channel,
+        source=filters.source,
+        since=filters.since,
+        until=filters.until,
+    )
     rows, next_cursor = keyset_page(
         activities,
         ordering=NEWEST_FIRST,

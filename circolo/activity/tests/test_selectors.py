@@ -159,3 +159,25 @@ def test_kind_weights(workspace, owner):
     rows = {row.kind: row for row in kind_weights(workspace=workspace)}
     assert (rows["vote"].default_weight, rows["vote"].weight, rows["vote"].label) == (1, 4, "Vote")
     assert rows["post"].weight == 5
+
+
+@pytest.mark.django_db
+def test_activity_list_filters_and_never_crosses_workspaces(workspace, other_workspace) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from circolo.activity.selectors import activity_list
+    from circolo.testing.factories import ActivityFactory, MemberFactory
+
+    now = timezone.now()
+    ours = MemberFactory(workspace=workspace)
+    post = ActivityFactory(member=ours, kind="post", occurred_at=now - dt.timedelta(days=2))
+    order = ActivityFactory(member=ours, kind="order", channel="store", source="shop")
+    theirs = ActivityFactory(member=MemberFactory(workspace=other_workspace), kind="post")
+    assert set(activity_list(workspace=workspace)) == {post, order}
+    assert list(activity_list(workspace=workspace, kind="post")) == [post]
+    assert list(activity_list(workspace=workspace, channel="store", source="shop")) == [order]
+    assert list(activity_list(workspace=workspace, until=now - dt.timedelta(days=1))) == [post]
+    assert list(activity_list(workspace=workspace, since=now - dt.timedelta(days=1))) == [order]
+    assert list(activity_list(workspace=workspace, member_id=theirs.member_id)) == []
