@@ -125,3 +125,27 @@ class TagForm(forms.Form):
         if not tag:
             raise forms.ValidationError(_("Enter a tag."))
         return tag
+
+
+class MemberEditForm(forms.Form):
+    """A member's own details and consent; the service validates and audits the change."""
+
+    display_name = forms.CharField(label=_("Display name"), max_length=200, required=False)
+    city = forms.CharField(label=_("City"), max_length=120, required=False)
+    country = forms.CharField(
+        label=_("Country"), max_length=2, required=False, help_text=_("Two letters, e.g. IT.")
+    )
+    languages = forms.CharField(
+        label=_("Languages"),
+        max_length=200,
+        required=False,
+        help_text=_("Language codes separated by commas, e.g. it, en."),
+    )
+    consent_email = forms.BooleanField(label=_("Agrees to marketing email"), required=False)
+    consent_profiling = forms.BooleanField(
+        label=_("Agrees to personalised suggestions"), required=False
+    )
+
+    def clean_languages(self) -> list[str]:
+        raw: str = self.cleaned_data["languages"]
+        return [part.strip() for part in raw.split(",") if part.strip()]

@@ -8,6 +8,7 @@ urlpatterns: list[URLPattern] = [
     path("members/", views.member_list_view, name="member_list"),
     path("members/export.csv", views.member_export, name="member_export"),
     path("members/<int:member_id>/", views.member_detail, name="member_detail"),
+    path("members/<int:member_id>/edit/", views.member_edit_view, name="member_edit"),
     path("members/<int:member_id>/tags/add/", views.member_tag_add_view, name="member_tag_add"),
     path(
         "members/<int:member_id>/tags/remove/",

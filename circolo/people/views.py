@@ -29,6 +29,7 @@ from circolo.core.web import WorkspaceRequest, workspace_view
 from circolo.people.forms import (
     FIRST_CLICK,
     SORT_FIELDS,
+    MemberEditForm,
     MemberFilterForm,
     MemberFilters,
     TagForm,
@@ -47,6 +48,7 @@ from circolo.people.services import (
     MergeError,
     member_tag_add,
     member_tag_remove,
+    member_update,
     merge_suggestion_accept,
     merge_suggestion_reject,
     merge_undo,
@@ -407,6 +409,16 @@ def member_detail(request: WorkspaceRequest, member_id: int) -> HttpResponse:
         "suggestions": _suggestions(workspace, member),
         "history": list(merge_history(workspace=workspace, member=member)),
         "tag_form": TagForm(),
+        "edit_form": MemberEditForm(
+            initial={
+                "display_name": member.display_name,
+                "city": member.city,
+                "country": member.country,
+                "languages": ", ".join(member.languages),
+                "consent_email": member.consent_email,
+                "consent_profiling": member.consent_profiling,
+            }
+        ),
         "can_edit": _can(request, Perm.EDIT_MEMBERS),
         "can_merge": _can(request, Perm.MERGE_MEMBERS),
         "time_zone": timezone.get_current_timezone_name(),
@@ -439,6 +451,29 @@ def member_tag_add_view(request: WorkspaceRequest, member_id: int) -> HttpRespon
     else:
         messages.success(request, _("Tag added."))
     return redirect(_detail_url(request, member, "tags"))
+
+
+@workspace_view(Perm.EDIT_MEMBERS)
+@require_POST
+def member_edit_view(request: WorkspaceRequest, member_id: int) -> HttpResponse:
+    try:
+        member = _member(request, member_id)
+    except MergedMember as merged:
+        return _merged_redirect(request, merged)
+    form = MemberEditForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else field
+            for error in errors:
+                messages.error(request, f"{label}: {error}")
+        return redirect(_detail_url(request, member, "details"))
+    try:
+        member_update(member=member, actor=request.user, **form.cleaned_data)
+    except MemberError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Details saved."))
+    return redirect(_detail_url(request, member, "details"))
 
 
 @workspace_view(Perm.EDIT_MEMBERS)

@@ -631,3 +631,71 @@ def test_any_query_string_gives_valid_filters_that_round_trip(params):
     assert filters.active in ("", "7", "30", "90", "never")
     again = MemberFilterForm(QueryDict(filters.as_query()), tags=tags).filters()
     assert again == filters
+
+
+def edit_url(member: Member) -> str:
+    return reverse(
+        "people:member_edit", kwargs={"slug": member.workspace.slug, "member_id": member.pk}
+    )
+
+
+class TestMemberEdit:
+    def test_moderator_saves_details_and_consent_audited(self, moderator, community):
+        anna = community["anna"]
+        response = moderator.client.post(
+            edit_url(anna),
+            {
+                "display_name": "Anna  Bianchi Rossi",
+                "city": "Torino",
+                "country": "it",
+                "languages": "it, EN, it",
+                "consent_email": "on",
+            },
+        )
+        assert response.status_code == 302
+        assert response["Location"].endswith("#details")
+        anna.refresh_from_db()
+        assert (anna.display_name, anna.city, anna.country) == (
+            "Anna Bianchi Rossi",
+            "Torino",
+            "IT",
+        )
+        assert anna.languages == ["it", "en"]
+        assert (anna.consent_email, anna.consent_profiling) == (True, False)
+        from circolo.core.models import AuditLog
+
+        entry = AuditLog.objects.get(workspace=anna.workspace, action="member.update")
+        assert entry.data["changes"]["consent_email"] == [False, True]
+        page = moderator.client.get(
+            reverse(
+                "people:member_detail", kwargs={"slug": anna.workspace.slug, "member_id": anna.pk}
+            )
+        ).content.decode()
+        assert 'id="details"' in page and "save-details" in page
+
+    def test_bad_input_names_the_field_and_changes_nothing(self, moderator, community):
+        anna = community["anna"]
+        response = moderator.client.post(
+            edit_url(anna), {"display_name": "X", "country": "ITA", "languages": "it"}, follow=True
+        )
+        assert "Country" in response.content.decode()
+        response = moderator.client.post(
+            edit_url(anna), {"display_name": "X", "country": "I1", "languages": "it"}, follow=True
+        )
+        assert "is not a two-letter country code" in response.content.decode()
+        anna.refresh_from_db()
+        assert anna.display_name == "Anna Bianchi"
+
+    def test_analyst_cannot_edit_and_outsider_sees_nothing(self, analyst, stranger, community):
+        anna = community["anna"]
+        assert analyst.client.post(edit_url(anna), {"display_name": "X"}).status_code == 403
+        assert stranger.client.post(edit_url(anna), {"display_name": "X"}).status_code == 404
+        assert analyst.client.get(edit_url(anna)).status_code in (403, 405)
+        page = analyst.client.get(
+            reverse(
+                "people:member_detail", kwargs={"slug": anna.workspace.slug, "member_id": anna.pk}
+            )
+        ).content.decode()
+        assert "save-details" not in page
+        anna.refresh_from_db()
+        assert anna.display_name == "Anna Bianchi"
