@@ -267,8 +267,8 @@ def _aware(value: Any, field_name: str) -> dt.datetime:
 
 def _matching_identities(workspace: Workspace, clean: Sequence[IdentityIn]) -> list[Identity]:
     """Stored identities equal to incoming ones (emails/phones on any channel), with members."""
-    # The workspace sits inside every OR term so that each term can use an identity index
-    # (SQLite otherwise scans the workspace's identities on every call).
+    # The workspace sits inside every OR term, and only there, so that each term probes an
+    # identity index (with an outer workspace filter SQLite walks the workspace's identities).
     query = Q()
     by_kind: dict[str, set[str]] = {}
     for ident in clean:
@@ -282,9 +282,7 @@ def _matching_identities(workspace: Workspace, clean: Sequence[IdentityIn]) -> l
         query |= Q(workspace=workspace, kind=kind, value__in=sorted(values))
     if not query:
         return []
-    return list(
-        Identity.objects.filter(query, workspace=workspace).select_related("member").order_by("pk")
-    )
+    return list(Identity.objects.filter(query).select_related("member").order_by("pk"))
 
 
 def _live_owners(workspace: Workspace, rows: Iterable[Identity]) -> dict[int, Member]:
@@ -388,8 +386,9 @@ def _name_reasons(workspace: Workspace, member: Member) -> list[tuple[Member, Re
     if not candidates:
         return []
     emails: dict[int, set[tuple[str, str]]] = {}
+    # The members were selected in this workspace already; a workspace term here would make
+    # SQLite walk the workspace's email identities instead of probing by member.
     for member_id, value in Identity.objects.filter(
-        workspace=workspace,
         kind=IdentityKind.EMAIL,
         member_id__in=[member.pk, *(candidate.pk for candidate in candidates)],
     ).values_list("member_id", "value"):
