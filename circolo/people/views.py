@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, QuerySet
@@ -431,49 +432,64 @@ def member_detail(request: WorkspaceRequest, member_id: int) -> HttpResponse:
 # --------------------------------------------------------------------------- profile actions
 
 
-@workspace_view(Perm.EDIT_MEMBERS)
-@require_POST
-def member_tag_add_view(request: WorkspaceRequest, member_id: int) -> HttpResponse:
+def _profile_form_post(
+    request: WorkspaceRequest,
+    member_id: int,
+    *,
+    form: forms.Form,
+    section: str,
+    apply: Callable[[Member, dict[str, Any]], object],
+    success: str,
+    labelled: bool = False,
+) -> HttpResponse:
+    """The POST flow of the profile's small forms: a merged member redirects to the survivor;
+    form and service errors become messages; every outcome returns to the profile section."""
     try:
         member = _member(request, member_id)
     except MergedMember as merged:
         return _merged_redirect(request, merged)
-    form = TagForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if labelled and field in form.fields else None
             for error in errors:
-                messages.error(request, str(error))
-        return redirect(_detail_url(request, member, "tags"))
-    try:
-        member_tag_add(member=member, tag=form.cleaned_data["tag"], actor=request.user)
-    except MemberError as error:
-        messages.error(request, error.message)
+                messages.error(request, f"{label}: {error}" if label else str(error))
     else:
-        messages.success(request, _("Tag added."))
-    return redirect(_detail_url(request, member, "tags"))
+        try:
+            apply(member, form.cleaned_data)
+        except MemberError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, success)
+    return redirect(_detail_url(request, member, section))
+
+
+@workspace_view(Perm.EDIT_MEMBERS)
+@require_POST
+def member_tag_add_view(request: WorkspaceRequest, member_id: int) -> HttpResponse:
+    return _profile_form_post(
+        request,
+        member_id,
+        form=TagForm(request.POST),
+        section="tags",
+        apply=lambda member, data: member_tag_add(
+            member=member, tag=data["tag"], actor=request.user
+        ),
+        success=_("Tag added."),
+    )
 
 
 @workspace_view(Perm.EDIT_MEMBERS)
 @require_POST
 def member_edit_view(request: WorkspaceRequest, member_id: int) -> HttpResponse:
-    try:
-        member = _member(request, member_id)
-    except MergedMember as merged:
-        return _merged_redirect(request, merged)
-    form = MemberEditForm(request.POST)
-    if not form.is_valid():
-        for field, errors in form.errors.items():
-            label = form.fields[field].label if field in form.fields else field
-            for error in errors:
-                messages.error(request, f"{label}: {error}")
-        return redirect(_detail_url(request, member, "details"))
-    try:
-        member_update(member=member, actor=request.user, **form.cleaned_data)
-    except MemberError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("Details saved."))
-    return redirect(_detail_url(request, member, "details"))
+    return _profile_form_post(
+        request,
+        member_id,
+        form=MemberEditForm(request.POST),
+        section="details",
+        apply=lambda member, data: member_update(member=member, actor=request.user, **data),
+        success=_("Details saved."),
+        labelled=True,
+    )
 
 
 @workspace_view(Perm.EDIT_MEMBERS)
