@@ -60,14 +60,15 @@ class InProcessBeat:
                 logger.exception("scheduled task %s failed; it runs again next turn", task.name)
             else:
                 ran.append(task.name)
-            finally:
-                # This thread's connection only: the worker's request threads keep theirs.
-                connections.close_all()
         return ran
 
     def run_forever(self, stop: threading.Event, *, poll_seconds: float = 5.0) -> None:
         while not stop.wait(poll_seconds):
-            self.tick()
+            try:
+                self.tick()
+            finally:
+                # This thread's connections only: the worker's request threads keep theirs.
+                connections.close_all()
 
 
 def start_in_process_beat() -> threading.Event | None:
