@@ -38,6 +38,7 @@ def _tasks_in_process(settings: Any) -> None:
     Celery worker turns this back off for itself.
     """
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CIRCOLO_BACKGROUND_THREAD = False
 
 
 @pytest.fixture(autouse=True)

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "circolo.core",
     "circolo.people",
     "circolo.activity",
+    "circolo.commerce",
     "circolo.insights",
     "circolo.api",
 ]
@@ -144,6 +145,9 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Without Celery, work nobody should wait for (webhook processing) runs on a background
+# thread of the web process; false runs it in the caller's thread after commit (tests).
+CIRCOLO_BACKGROUND_THREAD = env_bool("CIRCOLO_BACKGROUND_THREAD", True)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -151,6 +155,16 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "circolo.activity.tasks.*": {"queue": env_str("CELERY_ACTIVITY_QUEUE", "default")}
 }
+# Commerce: keys that seal store credentials (first seals, all open; default SECRET_KEY),
+# how often stores are reconciled against their API, and how long a delivery is retried.
+CIRCOLO_SECRET_KEYS = env_list("CIRCOLO_SECRET_KEYS")
+CIRCOLO_RECONCILE_SECONDS = env_int("CIRCOLO_RECONCILE_SECONDS", 3600)
+# Largest file a store import accepts, in bytes.
+CIRCOLO_IMPORT_MAX_BYTES = env_int("CIRCOLO_IMPORT_MAX_BYTES", 500_000_000)
+CIRCOLO_WEBHOOK_MAX_ATTEMPTS = env_int("CIRCOLO_WEBHOOK_MAX_ATTEMPTS", 8)
+# Webhooks that sign a timestamp are refused when it is further than this from now.
+CIRCOLO_WEBHOOK_TOLERANCE_SECONDS = env_int("CIRCOLO_WEBHOOK_TOLERANCE_SECONDS", 300)
+
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-unhandled-activities": {
         "task": "circolo.activity.tasks.process_pending",
@@ -159,6 +173,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "purge-idempotency-records": {
         "task": "circolo.core.tasks.idempotency_purge_task",
         "schedule": 3600.0,
+    },
+    "retry-webhook-deliveries": {
+        "task": "circolo.commerce.tasks.deliveries_retry",
+        "schedule": 60.0,
+    },
+    "reconcile-stores": {
+        "task": "circolo.commerce.tasks.stores_reconcile",
+        "schedule": float(CIRCOLO_RECONCILE_SECONDS),
     },
 }
 

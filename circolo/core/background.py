@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Any
@@ -14,19 +15,63 @@ from django.db import connections, transaction
 logger = logging.getLogger(__name__)
 
 
-def enqueue_on_commit(task: Task, *args: Any) -> None:
+def enqueue_on_commit(task: Task, *args: Any, detach: bool = False) -> None:
     """Schedule `task(*args)` once the current transaction commits (at once outside one).
 
     Tasks take ids and are idempotent, so a retry or a second delivery changes nothing.
+    `detach`: without Celery, run it on the process's background thread instead of in the
+    caller's thread, for work the caller must not wait for (webhook processing).
     """
 
     def _send() -> None:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            task.apply(args=args, throw=True)
-        else:
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
             task.apply_async(args=args)
+        elif detach and settings.CIRCOLO_BACKGROUND_THREAD:
+            _background().put((task, args))
+        else:
+            task.apply(args=args, throw=True)
 
     transaction.on_commit(_send, robust=False)
+
+
+_queue: queue.Queue[tuple[Task, tuple[Any, ...]]] | None = None
+_queue_lock = threading.Lock()
+
+
+def _background() -> queue.Queue[tuple[Task, tuple[Any, ...]]]:
+    """The embedded runtime's worker: one daemon thread per process running queued tasks in
+    order. Work lost with the process is found again by the tasks' sweeps (their inboxes)."""
+    global _queue
+    with _queue_lock:
+        if _queue is None:
+            _queue = queue.Queue()
+            thread = threading.Thread(target=_drain, args=(_queue,), name="circolo-worker")
+            thread.daemon = True
+            thread.start()
+        return _queue
+
+
+def _drain(jobs: queue.Queue[tuple[Task, tuple[Any, ...]]]) -> None:
+    while True:
+        task, args = jobs.get()
+        try:
+            task.apply(args=args, throw=True)
+        except Exception:
+            logger.exception("background task %s failed; its sweep retries it", task.name)
+        finally:
+            connections.close_all()
+            jobs.task_done()
+
+
+def background_idle(timeout: float = 60.0) -> bool:
+    """Wait until the background thread has nothing queued (benchmarks, the demo)."""
+    jobs = _queue
+    if jobs is None:
+        return True
+    deadline = time.monotonic() + timeout
+    while jobs.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not jobs.unfinished_tasks
 
 
 class InProcessBeat:

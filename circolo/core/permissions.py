@@ -20,10 +20,13 @@ class Perm(StrEnum):
     MANAGE_SETTINGS = "manage_settings"
     MANAGE_TEAM = "manage_team"
     MANAGE_API_KEYS = "manage_api_keys"
+    VIEW_STORES = "view_stores"
+    MANAGE_STORES = "manage_stores"
+    PRIVACY_REQUESTS = "privacy_requests"
     DELETE_WORKSPACE = "delete_workspace"
 
 
-_STAFF_READ = {Perm.VIEW_DASHBOARD, Perm.VIEW_MEMBERS}
+_STAFF_READ = {Perm.VIEW_DASHBOARD, Perm.VIEW_MEMBERS, Perm.VIEW_STORES}
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     Role.OWNER: frozenset(Perm),
     Role.MANAGER: frozenset(set(Perm) - {Perm.DELETE_WORKSPACE}),
