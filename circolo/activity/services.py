@@ -540,3 +540,13 @@ def kind_weight_set(*, workspace: Workspace, kind: str, weight: int, actor: Any)
             target=row,
             data={"kind": kind, "weight": weight, "previous": previous},
         )
+
+
+def activities_anonymise(*, workspace: Workspace, member_ids: Sequence[int]) -> int:
+    """Drop the properties of these members' activities (erasure): kind, channel, time and
+    weight stay, so counts, rollups and scores are unchanged. Returns the rows changed."""
+    return (
+        Activity.objects.filter(workspace=workspace, member_id__in=member_ids)
+        .exclude(properties={})
+        .update(properties={})
+    )

@@ -36,6 +36,9 @@ class Member(models.Model):
         on_delete=models.SET_NULL,
         related_name="members",
     )
+    # Set when the member's personal data was erased (people.privacy.member_erase): the row
+    # stays, anonymous, so that activity counts, rollups and order totals keep adding up.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -178,3 +181,57 @@ class MergeRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class DataRequest(models.Model):
+    """One privacy request (a data export or an erasure) and how it ended; rows are only added.
+
+    `export` holds the member export a done export request produced, until the member is
+    erased. `summary` holds counts and flags only, never personal data.
+    """
+
+    class Kind(models.TextChoices):
+        EXPORT = "export", _("Data export")
+        ERASE = "erase", _("Erasure")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    # Who asked: staff on the privacy page, or a store platform through its privacy webhooks
+    # (the platform's name: "shopify", "woocommerce", ...).
+    SOURCE_STAFF = "staff"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="data_requests"
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    source = models.CharField(_("source"), max_length=20)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    export = models.JSONField(null=True, blank=True)
+    # The requester's own reference (a ticket number, the shop's id for a shop erasure).
+    external_reference = models.CharField(_("reference"), max_length=200, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "requested_at"], name="data_request_ws_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def source_label(self) -> str:
+        if self.source == self.SOURCE_STAFF:
+            return str(_("Staff"))
+        return self.source.capitalize()

@@ -5,7 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import (
+    Exists,
+    F,
+    FilteredRelation,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,6 +51,9 @@ CSV_HEADER = [
     "last_active",
 ]
 CSV_CHUNK = 2000
+# Order statuses that still count as a purchase for the "bought product" filter: the
+# commerce app's statuses, named here because people reaches orders only by relation name.
+KEPT_ORDER_STATUSES = ("pending", "paid", "fulfilled", "partially_refunded")
 # Spreadsheets run cells starting with these as formulas; such cells get a leading "'".
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -110,6 +127,61 @@ def member_list(
         since = timezone.now() - dt.timedelta(days=active_within_days)
         members = members.filter(score__last_active__gte=since)
     return members.order_by(*_sort_orders()[sort])  # type: ignore[arg-type]
+
+
+def members_by_purchases(
+    members: QuerySet[Member],
+    *,
+    workspace: Workspace,
+    currency: str,
+    min_spend_minor: int | None = None,
+    max_spend_minor: int | None = None,
+    min_orders: int | None = None,
+    product: str = "",
+    last_order_after: dt.datetime | None = None,
+    last_order_before: dt.datetime | None = None,
+) -> QuerySet[Member]:
+    """`members` narrowed by what they bought. Spend is net of refunds in `currency` (minor
+    units; no orders counts as zero); order count and last order are over every currency;
+    `product` matches a SKU exactly or a line's or product's title in part. `last_order_*`
+    bounds are inclusive after and exclusive before. Commerce rows are reached through their
+    relation names (commerce, orders), so people does not import the commerce app.
+    """
+    if min_spend_minor is not None or max_spend_minor is not None:
+        members = members.alias(
+            spend_row=FilteredRelation("commerce", condition=Q(commerce__currency=currency))
+        )
+        if min_spend_minor is not None:
+            members = members.filter(spend_row__net_spend_minor__gte=min_spend_minor)
+        if max_spend_minor is not None:
+            members = members.filter(
+                Q(spend_row__net_spend_minor__lte=max_spend_minor) | Q(spend_row__isnull=True)
+            )
+    per_member = Member.objects.filter(pk=OuterRef("pk")).values("pk")
+    if min_orders is not None:
+        orders = per_member.annotate(total=Sum("commerce__order_count")).values("total")
+        members = members.alias(
+            purchase_orders=Coalesce(Subquery(orders), Value(0), output_field=IntegerField())
+        ).filter(purchase_orders__gte=min_orders)
+    if last_order_after is not None or last_order_before is not None:
+        last = per_member.annotate(last=Max("commerce__last_order_at")).values("last")
+        members = members.alias(purchase_last=Subquery(last))
+        if last_order_after is not None:
+            members = members.filter(purchase_last__gte=last_order_after)
+        if last_order_before is not None:
+            members = members.filter(purchase_last__lt=last_order_before)
+    needle = " ".join(product.split())
+    if needle:
+        # One filter() call: the status and the match hold for the same order line.
+        buyers = Member.objects.filter(
+            Q(orders__lines__sku__iexact=needle)
+            | Q(orders__lines__title__icontains=needle)
+            | Q(orders__lines__product__title__icontains=needle),
+            workspace=workspace,
+            orders__status__in=KEPT_ORDER_STATUSES,
+        )
+        members = members.filter(pk__in=buyers.values("pk"))
+    return members
 
 
 def member_csv_rows(*, workspace: Workspace, queryset: QuerySet[Member]) -> Iterator[list[str]]:

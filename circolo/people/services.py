@@ -44,6 +44,7 @@ from circolo.people.normalise import (
     normalise_identity,
     normalise_tag,
 )
+from circolo.people.signals import identities_moved
 
 __all__ = [
     "IdentityError",
@@ -693,6 +694,9 @@ def member_merge(
             linked.decided_at = now
             linked.decided_by = _user(actor)
             linked.save(update_fields=["status", "decided_at", "decided_by"])
+        identities_moved.send(
+            sender=Member, workspace_id=workspace.pk, member_ids=[keep.pk, gone.pk]
+        )
         record = MergeRecord.objects.create(
             workspace=workspace,
             survivor=keep,
@@ -840,6 +844,9 @@ def merge_undo(*, record: MergeRecord, actor: Any) -> None:
         _unfold_member(keep, gone, locked_record.survivor_changes)
         gone.merged_into = None
         gone.save(update_fields=["merged_into", "user", "updated_at"])
+        identities_moved.send(
+            sender=Member, workspace_id=workspace.pk, member_ids=[keep.pk, gone.pk]
+        )
 
         now = timezone.now()
         locked_record.undone_at = now

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from circolo.people import views
+from circolo.people import privacy_views, views
 
 app_name = "people"
 
@@ -29,5 +29,26 @@ urlpatterns: list[URLPattern] = [
         "members/<int:member_id>/merges/<int:record_id>/undo/",
         views.merge_undo_view,
         name="merge_undo",
+    ),
+]
+
+# Privacy: a member's export and erasure, and the workspace's privacy requests.
+urlpatterns += [
+    path("members/<int:member_id>/privacy/", privacy_views.member_privacy, name="member_privacy"),
+    path(
+        "members/<int:member_id>/privacy/export/",
+        privacy_views.member_privacy_export,
+        name="member_privacy_export",
+    ),
+    path(
+        "members/<int:member_id>/privacy/erase/",
+        privacy_views.member_erase_view,
+        name="member_erase",
+    ),
+    path("privacy/requests/", privacy_views.data_request_list, name="data_request_list"),
+    path(
+        "privacy/requests/<int:request_id>/download/",
+        privacy_views.data_request_download,
+        name="data_request_download",
     ),
 ]

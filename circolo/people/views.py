@@ -40,6 +40,7 @@ from circolo.people.selectors import (
     member_csv_rows,
     member_get,
     member_list,
+    members_by_purchases,
     merge_history,
     pending_suggestions,
     workspace_tags,
@@ -98,6 +99,10 @@ def _filtered(workspace: Workspace, filters: MemberFilters) -> QuerySet[Member]:
         pending = pending_suggestions(workspace=workspace)
         members = members.filter(
             Q(pk__in=pending.values("member_a_id")) | Q(pk__in=pending.values("member_b_id"))
+        )
+    if filters.by_purchases:
+        members = members_by_purchases(
+            members, workspace=workspace, **filters.purchase_bounds(workspace.currency)
         )
     return members
 
@@ -408,6 +413,7 @@ def member_detail(request: WorkspaceRequest, member_id: int) -> HttpResponse:
         "next_before": next_before,
         "from_start": "before" not in request.GET,
         "suggestions": _suggestions(workspace, member),
+        "can_privacy": _can(request, Perm.PRIVACY_REQUESTS),
         "history": list(merge_history(workspace=workspace, member=member)),
         "tag_form": TagForm(),
         "edit_form": MemberEditForm(
