@@ -8,9 +8,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("circolo.api.urls")),
+    path("hooks/", include("circolo.commerce.hook_urls")),
     path("", include("circolo.core.urls")),
     path("w/<slug:slug>/", include("circolo.people.urls")),
     path("w/<slug:slug>/", include("circolo.insights.urls")),
+    path("w/<slug:slug>/", include("circolo.commerce.urls")),
 ]
 if settings.DEBUG:
     urlpatterns.extend(static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT))

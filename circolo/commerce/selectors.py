@@ -1,0 +1,409 @@
+"""Reads of commerce data: what a member bought and spent, their orders, a store's health.
+
+Every read is scoped by the workspace of the member or store it is given; nothing here
+writes. Money is integer minor units with its currency; format it where it is shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from circolo.commerce.models import (
+    Delivery,
+    MemberCommerce,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    RefundLine,
+    Store,
+    SyncRun,
+)
+from circolo.core.models import Workspace
+from circolo.people.models import Member
+
+# Orders that no longer count as a purchase: called off, or all of it given back.
+VOID_ORDER_STATUSES = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+ORDERS_PAGE_SIZE = 10
+# The health page measures processing latency over this many of the latest deliveries.
+LATENCY_SAMPLE = 1000
+RECENT_FAILED = 20
+RECENT_SYNCS = 10
+
+
+# --------------------------------------------------------------------------- line amounts
+
+
+def _refunded_per_line(field_name: str) -> Coalesce:
+    """Sum of a field of the refund lines pointing at the outer order line (0 when none)."""
+    sums = (
+        RefundLine.objects.filter(order_line=OuterRef("pk"))
+        .values("order_line")
+        .annotate(total=Sum(field_name))
+        .values("total")
+    )
+    return Coalesce(Subquery(sums, output_field=BigIntegerField()), Value(0))
+
+
+def order_line_net_merchandise(line: OrderLine) -> int:
+    """What the customer still pays for a line's goods: quantity times price, less its discounts
+    and its refunded merchandise; never below zero. Uses prefetched refund lines if any."""
+    refunded = sum(refund_line.amount_minor for refund_line in line.refund_lines.all())
+    return max(line.gross_minor - refunded, 0)
+
+
+def order_lines_net(order: Order) -> dict[int, int]:
+    """Net merchandise of each line of an order (by line id), in one query."""
+    rows = (
+        OrderLine.objects.filter(workspace_id=order.workspace_id, order=order)
+        .annotate(refunded=_refunded_per_line("amount_minor"))
+        .values_list("pk", "quantity", "unit_price_minor", "discount_minor", "refunded")
+    )
+    return {
+        pk: max(quantity * price - discount - refunded, 0)
+        for pk, quantity, price, discount, refunded in rows
+    }
+
+
+# --------------------------------------------------------------------------- purchases
+
+
+def _bought_lines(member: Member) -> QuerySet[OrderLine]:
+    """The member's order lines that are still a purchase: a linked product, a positive
+    quantity, an order neither cancelled nor fully refunded, and not all of it refunded."""
+    gross = ExpressionWrapper(
+        F("quantity") * F("unit_price_minor") - F("discount_minor"),
+        output_field=BigIntegerField(),
+    )
+    return (
+        OrderLine.objects.filter(
+            workspace_id=member.workspace_id,
+            order__member=member,
+            order__cancelled_at__isnull=True,
+            product__isnull=False,
+            quantity__gt=0,
+        )
+        .exclude(order__status__in=VOID_ORDER_STATUSES)
+        .annotate(
+            line_gross=gross,
+            refunded_quantity=_refunded_per_line("quantity"),
+            refunded_amount=_refunded_per_line("amount_minor"),
+        )
+        .exclude(refunded_quantity__gte=F("quantity"))
+        .exclude(Q(line_gross__gt=0) & Q(refunded_amount__gte=F("line_gross")))
+    )
+
+
+_FULFILLED = Q(order__fulfilled_at__isnull=False) | Q(order__base_status=OrderStatus.FULFILLED)
+
+
+def member_purchase(*, member: Member, product: Product) -> tuple[dt.datetime, bool] | None:
+    """When the member first bought the product and whether any such order was fulfilled;
+    None when they never bought it (or it was cancelled or refunded in full)."""
+    if product.workspace_id != member.workspace_id:
+        return None
+    rows = list(
+        _bought_lines(member)
+        .filter(product=product)
+        .values_list("order__placed_at", "order__fulfilled_at", "order__base_status")
+    )
+    if not rows:
+        return None
+    first = min(placed for placed, _fulfilled_at, _status in rows)
+    fulfilled = any(
+        fulfilled_at is not None or status == OrderStatus.FULFILLED
+        for _placed, fulfilled_at, status in rows
+    )
+    return first, fulfilled
+
+
+@dataclass(frozen=True)
+class BoughtProduct:
+    """A product the member bought (a verified buyer of it)."""
+
+    product: Product
+    first_bought_at: dt.datetime
+    fulfilled: bool
+
+
+def member_bought_products(*, member: Member) -> list[BoughtProduct]:
+    """Every product the member bought and kept, most recently first bought first. Two queries."""
+    firsts: dict[int, dt.datetime] = {}
+    fulfilled: dict[int, bool] = {}
+    rows = _bought_lines(member).values_list(
+        "product_id", "order__placed_at", "order__fulfilled_at", "order__base_status"
+    )
+    for product_id, placed_at, fulfilled_at, status in rows:
+        if product_id not in firsts or placed_at < firsts[product_id]:
+            firsts[product_id] = placed_at
+        done = fulfilled_at is not None or status == OrderStatus.FULFILLED
+        fulfilled[product_id] = fulfilled.get(product_id, False) or done
+    if not firsts:
+        return []
+    products = Product.objects.filter(workspace_id=member.workspace_id, pk__in=firsts)
+    bought = [
+        BoughtProduct(
+            product=product, first_bought_at=firsts[product.pk], fulfilled=fulfilled[product.pk]
+        )
+        for product in products
+    ]
+    bought.sort(key=lambda item: (item.first_bought_at, item.product.pk), reverse=True)
+    return bought
+
+
+# --------------------------------------------------------------------------- member summary
+
+
+@dataclass(frozen=True)
+class MemberSummary:
+    """A member's buying figures in one currency; other currencies they bought in are named."""
+
+    currency: str
+    order_count: int
+    net_spend_minor: int
+    refunded_minor: int
+    average_order_minor: int
+    first_order_at: dt.datetime | None
+    last_order_at: dt.datetime | None
+    other_currencies: tuple[str, ...] = ()
+
+
+def member_summary(*, member: Member) -> MemberSummary | None:
+    """Net spend, orders, average order value and first/last order of a member, in the
+    workspace's currency, else in the currency they ordered most in; None without orders."""
+    rows = list(
+        MemberCommerce.objects.filter(workspace_id=member.workspace_id, member=member).order_by(
+            "-order_count", "-net_spend_minor", "currency"
+        )
+    )
+    rows = [row for row in rows if row.order_count > 0]
+    if not rows:
+        return None
+    main = next((row for row in rows if row.currency == member.workspace.currency), rows[0])
+    return MemberSummary(
+        currency=main.currency,
+        order_count=main.order_count,
+        net_spend_minor=main.net_spend_minor,
+        refunded_minor=main.refunded_minor,
+        # Rounded half up: an average is shown, never summed again.
+        average_order_minor=(2 * main.net_spend_minor + main.order_count) // (2 * main.order_count),
+        first_order_at=main.first_order_at,
+        last_order_at=main.last_order_at,
+        other_currencies=tuple(sorted(row.currency for row in rows if row is not main)),
+    )
+
+
+# --------------------------------------------------------------------------- member orders
+
+
+def member_orders(
+    *, member: Member, page: int | str | None = 1, per_page: int = ORDERS_PAGE_SIZE
+) -> Page[Order]:
+    """One page of the member's orders, newest first, with their store, lines and the lines'
+    refund lines loaded (four queries for any page). A bad page number gives the nearest page."""
+    lines = (
+        OrderLine.objects.filter(workspace_id=member.workspace_id)
+        .select_related("product")
+        .prefetch_related(
+            Prefetch(
+                "refund_lines",
+                queryset=RefundLine.objects.filter(workspace_id=member.workspace_id),
+            )
+        )
+        .order_by("pk")
+    )
+    orders = (
+        Order.objects.filter(workspace_id=member.workspace_id, member=member)
+        .select_related("store")
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .order_by("-placed_at", "-pk")
+    )
+    return Paginator(orders, per_page).get_page(page)
+
+
+# --------------------------------------------------------------------------- store health
+
+
+@dataclass(frozen=True)
+class DeliveryCounts:
+    received: int = 0
+    processed: int = 0
+    failed: int = 0
+    ignored: int = 0
+    pending: int = 0
+    duplicates: int = 0
+    last_received_at: dt.datetime | None = None
+
+
+_DELIVERY_COUNTS: dict[str, Any] = {
+    "received": Count("id"),
+    "processed": Count("id", filter=Q(status=Delivery.Status.PROCESSED)),
+    "failed": Count("id", filter=Q(status=Delivery.Status.FAILED)),
+    "ignored": Count("id", filter=Q(status=Delivery.Status.IGNORED)),
+    "pending": Count("id", filter=Q(status=Delivery.Status.PENDING)),
+    "duplicates": Coalesce(Sum("duplicates"), Value(0), output_field=IntegerField()),
+    "last_received_at": Max("received_at"),
+}
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """What the store health page shows: the webhook inbox, signatures, latency, syncs."""
+
+    store: Store
+    deliveries: DeliveryCounts
+    rejected_signatures: int
+    rejected_last_at: dt.datetime | None
+    # Seconds from receipt to processed, over the latest processed deliveries.
+    latency_p50: float | None
+    latency_p99: float | None
+    latency_sample: int
+    last_reconciliation: SyncRun | None
+    recent_syncs: list[SyncRun] = field(default_factory=list)
+    recent_failed: list[Delivery] = field(default_factory=list)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of sorted `values` (None for no values)."""
+    if not values:
+        return None
+    rank = max(math.ceil(fraction * len(values)), 1)
+    return values[min(rank, len(values)) - 1]
+
+
+def store_health(*, store: Store) -> StoreHealth:
+    """The store's health figures in a fixed number of queries (five)."""
+    counts = Delivery.objects.filter(workspace_id=store.workspace_id, store=store).aggregate(
+        **_DELIVERY_COUNTS
+    )
+    timings = (
+        Delivery.objects.filter(
+            workspace_id=store.workspace_id,
+            store=store,
+            status=Delivery.Status.PROCESSED,
+            processed_at__isnull=False,
+        )
+        .order_by("-processed_at")
+        .values_list("received_at", "processed_at")[:LATENCY_SAMPLE]
+    )
+    latencies = sorted(
+        max((processed - received).total_seconds(), 0.0)
+        for received, processed in timings
+        if processed is not None
+    )
+    syncs = list(
+        SyncRun.objects.filter(workspace_id=store.workspace_id, store=store).order_by(
+            "-started_at", "-pk"
+        )[:RECENT_SYNCS]
+    )
+    last_reconciliation = next((run for run in syncs if run.mode == SyncRun.Mode.RECONCILE), None)
+    if last_reconciliation is None and len(syncs) == RECENT_SYNCS:
+        # Older than the runs listed here: look it up on its own.
+        last_reconciliation = (
+            SyncRun.objects.filter(
+                workspace_id=store.workspace_id, store=store, mode=SyncRun.Mode.RECONCILE
+            )
+            .order_by("-started_at", "-pk")
+            .first()
+        )
+    failed = list(
+        Delivery.objects.filter(
+            workspace_id=store.workspace_id, store=store, status=Delivery.Status.FAILED
+        )
+        .defer("body", "headers")
+        .order_by("-received_at", "-pk")[:RECENT_FAILED]
+    )
+    return StoreHealth(
+        store=store,
+        deliveries=DeliveryCounts(**counts),
+        rejected_signatures=store.rejected_deliveries,
+        rejected_last_at=store.rejected_last_at,
+        latency_p50=percentile(latencies, 0.5),
+        latency_p99=percentile(latencies, 0.99),
+        latency_sample=len(latencies),
+        last_reconciliation=last_reconciliation,
+        recent_syncs=syncs,
+        recent_failed=failed,
+    )
+
+
+@dataclass(frozen=True)
+class StoreOverview:
+    """A store on the stores list, with a one-line health summary."""
+
+    store: Store
+    deliveries: DeliveryCounts
+    last_sync: SyncRun | None
+
+
+def workspace_stores(*, workspace: Workspace) -> list[StoreOverview]:
+    """The workspace's stores with their delivery counts and latest sync (three queries)."""
+    stores = list(
+        Store.objects.filter(workspace=workspace).annotate(
+            **{f"delivery_{name}": agg for name, agg in _delivery_annotations().items()}
+        )
+    )
+    if not stores:
+        return []
+    latest: dict[int, SyncRun] = {}
+    runs = SyncRun.objects.filter(workspace=workspace, store__in=stores).order_by(
+        "store_id", "-started_at", "-pk"
+    )
+    # One run per store: the first of each store in this order (portable DISTINCT ON).
+    newest_ids = (
+        SyncRun.objects.filter(workspace=workspace, store=OuterRef("store"))
+        .order_by("-started_at", "-pk")
+        .values("pk")[:1]
+    )
+    for run in runs.filter(pk=Subquery(newest_ids)):
+        latest[run.store_id] = run
+    return [
+        StoreOverview(
+            store=store,
+            deliveries=DeliveryCounts(
+                **{name: getattr(store, f"delivery_{name}") for name in _DELIVERY_COUNTS}
+            ),
+            last_sync=latest.get(store.pk),
+        )
+        for store in stores
+    ]
+
+
+def _delivery_annotations() -> dict[str, Any]:
+    """The inbox counts as annotations of stores (through the deliveries relation)."""
+    statuses = {
+        "processed": Delivery.Status.PROCESSED,
+        "failed": Delivery.Status.FAILED,
+        "ignored": Delivery.Status.IGNORED,
+        "pending": Delivery.Status.PENDING,
+    }
+    annotations: dict[str, Any] = {"received": Count("deliveries")}
+    for name, status in statuses.items():
+        annotations[name] = Count("deliveries", filter=Q(deliveries__status=status))
+    annotations["duplicates"] = Coalesce(
+        Sum("deliveries__duplicates"), Value(0), output_field=IntegerField()
+    )
+    annotations["last_received_at"] = Max("deliveries__received_at")
+    return annotations
