@@ -34,7 +34,6 @@ import phonenumbers
 from django.db import transaction
 from django.utils import timezone
 
-from circolo.activity.models import Activity
 from circolo.activity.services import (
     ActivityIn,
     ActivityValidationError,
@@ -43,13 +42,21 @@ from circolo.activity.services import (
 )
 from circolo.core.models import Workspace
 from circolo.demo import texts
+from circolo.demo.shop import (
+    SALE_KINDS,
+    Sale,
+    demo_books_import,
+    demo_books_imported,
+    demo_store_ensure,
+)
 from circolo.people.selectors import pending_suggestions
 from circolo.people.services import IdentityIn, MemberAttrs, member_resolve, member_tag_add
 
-# progress(phase, done, total): phases are PHASE_MEMBERS then PHASE_ACTIVITIES.
+# progress(phase, done, total): phases are PHASE_MEMBERS, PHASE_ACTIVITIES, PHASE_ORDERS.
 ProgressFn = Callable[[str, int, int], None]
 PHASE_MEMBERS = "members"
 PHASE_ACTIVITIES = "activities"
+PHASE_ORDERS = "orders"
 
 SOURCE = "demo"
 CHUNK = 10_000
@@ -103,6 +110,8 @@ class DemoSummary:
     kinds: dict[str, int]  # new activities per kind
     languages: dict[str, int]  # customers per main language
     seconds: float
+    orders: int = 0  # orders imported into the demo store (with their refunds)
+    refunds: int = 0
 
 
 @dataclass
@@ -150,8 +159,19 @@ def _ascii(text: str) -> str:
 class _World:
     """The random world of one seed: people, their events and their activities."""
 
-    def __init__(self, *, seed: int, members: int, activities: int, months: int, now: dt.datetime):
+    def __init__(
+        self,
+        *,
+        seed: int,
+        members: int,
+        activities: int,
+        months: int,
+        now: dt.datetime,
+        store_channel: str = "store",
+    ):
         self.rng = random.Random(seed)
+        # Identity channel of the demo shop's customers (its Store.channel).
+        self.store_channel = store_channel
         self.seed = seed
         self.now = now
         self.window = months * MONTH_DAYS * DAY
@@ -320,17 +340,17 @@ class _World:
             return [IdentityIn(channel="whatsapp", kind="phone", value=person.phone,
                                source=SOURCE)]  # fmt: skip
         found = [
-            IdentityIn(channel="store", kind="customer_id", value=person.customer_id,
+            IdentityIn(channel=self.store_channel, kind="customer_id", value=person.customer_id,
                        verified=True, source=SOURCE),
         ]  # fmt: skip
         if person.twin_case == "guest":
             found.append(IdentityIn(channel="checkout", kind="email", value=person.email,
                                     source=SOURCE))  # fmt: skip
             return found
-        found.append(IdentityIn(channel="store", kind="email", value=person.email,
+        found.append(IdentityIn(channel=self.store_channel, kind="email", value=person.email,
                                 verified=person.email_verified, source=SOURCE))  # fmt: skip
         if person.phone:
-            found.append(IdentityIn(channel="store", kind="phone", value=person.phone,
+            found.append(IdentityIn(channel=self.store_channel, kind="phone", value=person.phone,
                                     source=SOURCE))  # fmt: skip
         if person.handle:
             found.append(IdentityIn(channel="community", kind="handle", value=person.handle,
@@ -544,18 +564,35 @@ def demo_generate(
         raise ValueError("members must be >= 1, activities >= 0 and months >= 1")
     started = time.perf_counter()
     report = progress or (lambda phase, done, total: None)
+    store = demo_store_ensure(workspace=workspace)
     world = _World(
         seed=seed,
         members=members,
         activities=activities,
         months=months,
         now=(now or timezone.now()).astimezone(dt.UTC),
+        store_channel=store.channel,
     )
     world.make_people()
     world.make_events()
 
     created_members = _resolve_people(workspace=workspace, world=world, report=report)
-    created, duplicates, kinds = _record_activities(workspace=workspace, world=world, report=report)
+    sales: list[Sale] = []
+    created, duplicates, kinds = _record_activities(
+        workspace=workspace, world=world, report=report, sales=sales
+    )
+    report(PHASE_ORDERS, 0, 1)
+    orders, refunds = demo_books_import(
+        store=store,
+        sales=sales,
+        start_ts=world.start_ts,
+        now_ts=world.now.timestamp(),
+        money=world._money,
+        seed=seed,
+        members=members,
+        activities=activities,
+    )
+    report(PHASE_ORDERS, 1, 1)
     return DemoSummary(
         workspace_id=workspace.pk,
         members=len(world.people),
@@ -568,6 +605,8 @@ def demo_generate(
         kinds=dict(kinds),
         languages=dict(Counter(person.language for person in world.people)),
         seconds=time.perf_counter() - started,
+        orders=orders,
+        refunds=refunds,
     )
 
 
@@ -579,9 +618,10 @@ def demo_generated(*, workspace: Workspace, members: int, activities: int, seed:
     """
     if activities == 0:
         return False
-    return Activity.objects.filter(
-        workspace=workspace, source=SOURCE, source_id=_source_id(seed, members, activities - 1)
-    ).exists()
+    # The store's books are imported last: their import being done means all of it is there.
+    return demo_books_imported(
+        workspace=workspace, seed=seed, members=members, activities=activities
+    )
 
 
 def _source_id(seed: int, members: int, position: int) -> str:
@@ -618,39 +658,44 @@ def _resolve_people(*, workspace: Workspace, world: _World, report: ProgressFn) 
 
 
 def _record_activities(
-    *, workspace: Workspace, world: _World, report: ProgressFn
+    *, workspace: Workspace, world: _World, report: ProgressFn, sales: list[Sale]
 ) -> tuple[int, int, Counter[str]]:
     total = world.activities
     created = duplicates = 0
     kinds: Counter[str] = Counter()
-    done = 0
     report(PHASE_ACTIVITIES, 0, total)
     stream = world.activity_stream()
     position = 0
     while True:
-        chunk: list[ActivityIn] = []
-        for person, kind, at, properties, channel in itertools.islice(stream, CHUNK):
-            chunk.append(
-                ActivityIn(
-                    member_id=person.member_id,
-                    kind=kind,
-                    channel=channel,
-                    occurred_at=dt.datetime.fromtimestamp(world.start_ts + at, dt.UTC),
-                    source=SOURCE,
-                    source_id=_source_id(world.seed, world.members, position),
-                    properties=properties,
-                )
-            )
-            position += 1
-        if not chunk:
+        batch = list(itertools.islice(stream, CHUNK))
+        if not batch:
             break
-        _validate(workspace=workspace, items=chunk, now=world.now)
-        result = activity_record_bulk(workspace=workspace, items=chunk)
-        created += len(result.created)
-        duplicates += len(result.duplicates)
-        kinds.update(chunk[i].kind for i in result.created)
-        done += len(chunk)
-        report(PHASE_ACTIVITIES, done, total)
+        chunk: list[ActivityIn] = []
+        for person, kind, at, properties, channel in batch:
+            if kind in SALE_KINDS:
+                # Orders and refunds reach the store's books through the file import,
+                # which records their activities itself.
+                sales.append(Sale(person=person, kind=kind, at=at, properties=properties))
+            else:
+                chunk.append(
+                    ActivityIn(
+                        member_id=person.member_id,
+                        kind=kind,
+                        channel=channel,
+                        occurred_at=dt.datetime.fromtimestamp(world.start_ts + at, dt.UTC),
+                        source=SOURCE,
+                        source_id=_source_id(world.seed, world.members, position),
+                        properties=properties,
+                    )
+                )
+            position += 1
+        if chunk:
+            _validate(workspace=workspace, items=chunk, now=world.now)
+            result = activity_record_bulk(workspace=workspace, items=chunk)
+            created += len(result.created)
+            duplicates += len(result.duplicates)
+            kinds.update(chunk[i].kind for i in result.created)
+        report(PHASE_ACTIVITIES, position, total)
     return created, duplicates, kinds
 
 

@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 
 from circolo.activity.kinds import KINDS
 from circolo.activity.models import Activity, ActivityChunk, DailyRollup, MemberScore
+from circolo.commerce.models import Order, Refund
 from circolo.demo import generator, texts
 from circolo.demo.generator import (
     PHASE_ACTIVITIES,
     PHASE_MEMBERS,
+    PHASE_ORDERS,
     _World,
     demo_generate,
     demo_generated,
@@ -38,8 +40,15 @@ SMALL = {"members": 60, "activities": 600, "seed": 11, "now": NOW}
 
 
 def _activity_rows(workspace):
+    # Commerce source ids and properties name the store row: compare without it.
     return sorted(
-        (a.source_id, a.kind, a.channel, a.occurred_at, json.dumps(a.properties, sort_keys=True))
+        (
+            a.source_id.split(":", 1)[-1] if a.source == "commerce" else a.source_id,
+            a.kind,
+            a.channel,
+            a.occurred_at,
+            json.dumps({k: v for k, v in a.properties.items() if k != "store"}, sort_keys=True),
+        )
         for a in Activity.objects.filter(workspace=workspace)
     )
 
@@ -57,13 +66,22 @@ def test_small_store_has_every_kind_of_thing(workspace):
 
     assert summary.members == 60
     assert summary.members_created == Member.objects.filter(workspace=workspace).count() == 60
-    assert summary.activities_created == 600
-    assert Activity.objects.filter(workspace=workspace).count() == 600
-    kinds = set(Activity.objects.filter(workspace=workspace).values_list("kind", flat=True))
+    # Orders and refunds of the plan went to the shop's books through the file import,
+    # which recorded their activities (placed, paid, fulfilled, refunded) itself.
+    direct = Activity.objects.filter(workspace=workspace, source="demo")
+    assert summary.activities_created == direct.count() < 600
+    assert summary.orders == Order.objects.filter(workspace=workspace).count() > 0
+    assert summary.refunds == Refund.objects.filter(workspace=workspace).count() > 0
+    from_books = Activity.objects.filter(workspace=workspace, source="commerce")
+    assert from_books.filter(kind="order").count() == summary.orders
+    assert from_books.filter(kind="refund").count() == summary.refunds
+    kinds = set(direct.values_list("kind", flat=True))
     assert len(kinds) >= 8
-    assert kinds <= set(KINDS)
+    assert kinds <= set(KINDS) - {"order", "refund"}
     assert set(summary.kinds) == kinds
-    assert sum(summary.kinds.values()) == 600
+    assert sum(summary.kinds.values()) == summary.activities_created
+    # Every order joined the member of its customer record: nobody new, no stray member.
+    assert not Order.objects.filter(workspace=workspace, member__isnull=True).exists()
 
     # Customers in all four languages, with names, cities and countries.
     languages = Counter(
@@ -110,10 +128,10 @@ def test_properties_are_short_texts_in_the_members_language(workspace):
         assert any(post.properties["title"].startswith(t.split("{")[0]) for t in titles), (
             post.properties
         )
-    for order in Activity.objects.filter(workspace=workspace, kind="order"):
-        assert isinstance(order.properties["total_minor"], int)
-        assert order.properties["total_minor"] > 0
-        assert order.properties["currency"] in {c.currency for c in texts.COUNTRIES}
+    for order in Order.objects.filter(workspace=workspace).prefetch_related("lines"):
+        assert order.total_minor > 0
+        assert order.total_minor == sum(line.gross_minor for line in order.lines.all())
+        assert order.currency in {c.currency for c in texts.COUNTRIES}
 
 
 @pytest.mark.django_db
@@ -137,7 +155,7 @@ def test_handlers_maintain_rollups_and_scores(workspace, django_capture_on_commi
     with django_capture_on_commit_callbacks(execute=True):
         demo_generate(workspace=workspace, **SMALL)
     total = DailyRollup.objects.filter(workspace=workspace).aggregate(n=Sum("count"))["n"]
-    assert total == 600
+    assert total == Activity.objects.filter(workspace=workspace).count()
     assert not ActivityChunk.objects.filter(workspace=workspace, handled_at__isnull=True).exists()
     active = Activity.objects.filter(workspace=workspace).values("member").distinct().count()
     assert MemberScore.objects.filter(workspace=workspace).count() == active
@@ -161,27 +179,31 @@ def test_other_seed_other_store(workspace, other_workspace):
 @pytest.mark.django_db
 def test_running_twice_adds_nothing(workspace):
     assert not demo_generated(workspace=workspace, members=60, activities=600, seed=11)
-    demo_generate(workspace=workspace, **SMALL)
+    first = demo_generate(workspace=workspace, **SMALL)
     counts = (
         Member.objects.filter(workspace=workspace).count(),
         Identity.objects.filter(workspace=workspace).count(),
         MergeSuggestion.objects.filter(workspace=workspace).count(),
         MemberTag.objects.filter(workspace=workspace).count(),
         Activity.objects.filter(workspace=workspace).count(),
+        Order.objects.filter(workspace=workspace).count(),
+        Refund.objects.filter(workspace=workspace).count(),
     )
     assert demo_generated(workspace=workspace, members=60, activities=600, seed=11)
 
-    again = demo_generate(workspace=workspace, **{**SMALL, "now": NOW + dt.timedelta(days=3)})
+    again = demo_generate(workspace=workspace, **SMALL)
 
     assert again.members_created == 0
     assert again.activities_created == 0
-    assert again.activities_duplicate == 600
+    assert again.activities_duplicate == first.activities_created
     assert counts == (
         Member.objects.filter(workspace=workspace).count(),
         Identity.objects.filter(workspace=workspace).count(),
         MergeSuggestion.objects.filter(workspace=workspace).count(),
         MemberTag.objects.filter(workspace=workspace).count(),
         Activity.objects.filter(workspace=workspace).count(),
+        Order.objects.filter(workspace=workspace).count(),
+        Refund.objects.filter(workspace=workspace).count(),
     )
 
 
@@ -194,13 +216,14 @@ def test_progress_reports_each_phase_to_its_total(workspace, monkeypatch):
         workspace=workspace, members=30, activities=350, seed=1, now=NOW,
         progress=lambda phase, done, total: seen.append((phase, done, total)),
     )  # fmt: skip
-    assert Activity.objects.filter(workspace=workspace).count() == 350
+    assert Activity.objects.filter(workspace=workspace, source="demo").count() < 350
+    assert [p for p, _, _ in seen if p == PHASE_ORDERS] == [PHASE_ORDERS, PHASE_ORDERS]
     for phase, total in ((PHASE_MEMBERS, 30), (PHASE_ACTIVITIES, 350)):
         steps = [done for p, done, t in seen if p == phase and t == total]
         assert steps[0] == 0 and steps[-1] == total
         assert steps == sorted(steps) and len(steps) >= 3  # chunked, in order
     assert [p for p, _, _ in seen] == sorted(
-        (p for p, _, _ in seen), key=[PHASE_MEMBERS, PHASE_ACTIVITIES].index
+        (p for p, _, _ in seen), key=[PHASE_MEMBERS, PHASE_ACTIVITIES, PHASE_ORDERS].index
     )
 
 

@@ -24,6 +24,7 @@ from circolo.core.management.commands.serve import (
 from circolo.demo.generator import (
     PHASE_ACTIVITIES,
     PHASE_MEMBERS,
+    PHASE_ORDERS,
     DemoSummary,
     demo_generate,
     demo_generated,
@@ -37,7 +38,11 @@ from circolo.demo.services import (
     demo_workspace_prepare,
 )
 
-_PHASE_LABELS = {PHASE_MEMBERS: "customers ", PHASE_ACTIVITIES: "activities"}
+_PHASE_LABELS = {
+    PHASE_MEMBERS: "customers ",
+    PHASE_ACTIVITIES: "activities",
+    PHASE_ORDERS: "orders    ",
+}
 
 
 class Command(BaseCommand):
@@ -145,7 +150,9 @@ class Command(BaseCommand):
             f"    {summary.twins} customers planted twice -> {summary.suggestions}"
             " pending merge suggestions\n"
             f"    {summary.activities_created:,} new activities of {len(summary.kinds)} kind(s)"
-            f" ({summary.activities_duplicate:,} already there) in {summary.seconds:.1f} s"
+            f" ({summary.activities_duplicate:,} already there)\n"
+            f"    {summary.orders:,} orders and {summary.refunds:,} refunds imported into the"
+            f" shop from CSV, in {summary.seconds:.1f} s in all"
         )
 
     def _print_logins(
