@@ -299,7 +299,7 @@ def _products_round(store: Store, products: Sequence[ProductIn]) -> list[str]:
     existing = {
         row.external_id: row
         for row in _filter_in(
-            Product.objects.select_for_update().filter(store=store),
+            Product.objects.select_for_update(no_key=True).filter(store=store),
             "external_id",
             [product.external_id for product in products],
         )
@@ -534,7 +534,9 @@ def _orders_round(store: Store, orders: Sequence[OrderIn], merge_lines: bool) ->
     existing = {
         row.external_id: row
         for row in _filter_in(
-            Order.objects.select_for_update().filter(store=store).order_by("external_id"),
+            Order.objects.select_for_update(no_key=True)
+            .filter(store=store)
+            .order_by("external_id"),
             "external_id",
             [order.external_id for order in orders],
         )

@@ -293,7 +293,7 @@ def product_upsert(*, store: Store, product: ProductIn) -> str:
         raise PayloadError("id", _("The product has no id."))
     with transaction.atomic():
         row = (
-            Product.objects.select_for_update()
+            Product.objects.select_for_update(no_key=True)
             .filter(store=store, external_id=product.external_id)
             .first()
         )
@@ -395,7 +395,9 @@ def order_upsert(*, store: Store, order: OrderIn) -> str:
 
 def _order_upsert_once(store: Store, order: OrderIn) -> str:
     row = (
-        Order.objects.select_for_update().filter(store=store, external_id=order.external_id).first()
+        Order.objects.select_for_update(no_key=True)
+        .filter(store=store, external_id=order.external_id)
+        .first()
     )
     touched: set[int] = set()
     if row is not None:
@@ -611,7 +613,7 @@ def refund_upsert(*, store: Store, refund: RefundIn) -> str:
     with transaction.atomic():
         outcome = _refund_write(store, refund, touched)
         order = (
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(no_key=True)
             .filter(store=store, external_id=refund.order_external_id)
             .first()
         )

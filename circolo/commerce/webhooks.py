@@ -116,16 +116,23 @@ def retry_delay(attempts: int) -> dt.timedelta:
     )
 
 
+def delivery_locked(delivery_id: int) -> Delivery | None:
+    """The delivery with its store, its row locked for the transaction. Only its own row:
+    locking the joined store and workspace rows too would block every insert that refers to
+    them (foreign-key checks) and deadlock concurrent workers of one workspace."""
+    return (
+        Delivery.objects.select_for_update(of=("self",))
+        .select_related("store", "store__workspace")
+        .filter(pk=delivery_id)
+        .first()
+    )
+
+
 def delivery_process(*, delivery_id: int) -> str:
     """Process one stored delivery; returns its status afterwards. Idempotent: a processed or
     ignored delivery is left alone, and the writes themselves are idempotent."""
     with transaction.atomic():
-        delivery = (
-            Delivery.objects.select_for_update()
-            .select_related("store", "store__workspace")
-            .filter(pk=delivery_id)
-            .first()
-        )
+        delivery = delivery_locked(delivery_id)
         if delivery is None or delivery.status in (
             Delivery.Status.PROCESSED,
             Delivery.Status.IGNORED,

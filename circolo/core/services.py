@@ -299,7 +299,9 @@ def invitation_accept(*, token: str, user: Any) -> WorkspaceRole:
     with transaction.atomic():
         found = invitation_find(token=token)
         invitation = (
-            Invitation.objects.select_for_update().select_related("workspace").get(pk=found.pk)
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("workspace")
+            .get(pk=found.pk)
             if found is not None
             else None
         )

@@ -182,7 +182,9 @@ def _resolve_once(
         )
         created, details_changed = True, True
     else:
-        member = Member.objects.select_for_update().get(workspace=workspace, pk=joined.pk)
+        member = Member.objects.select_for_update(no_key=True).get(
+            workspace=workspace, pk=joined.pk
+        )
         created = False
         details_changed = _absorb(member, attrs, seen)
 
