@@ -45,7 +45,7 @@ from circolo.commerce.services import (
     Customer,
     _check_order,
     _customer_identities,
-    customer_resolve,
+    customers_resolve,
     members_commerce_refresh,
 )
 from circolo.people.models import Identity, IdentityKind
@@ -181,9 +181,12 @@ def _customers_resolve(
     found: dict[CustomerIn, Customer | None] = (
         dict(_customers_known(store, list(earliest))) if seen_by_activities else {}
     )
-    for customer, seen_at in earliest.items():
-        if customer not in found:
-            found[customer] = customer_resolve(store=store, customer=customer, seen_at=seen_at)
+    found.update(
+        customers_resolve(
+            store=store,
+            wanted=[(customer, at) for customer, at in earliest.items() if customer not in found],
+        )
+    )
     return found
 
 

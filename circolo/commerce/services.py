@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -46,7 +46,7 @@ from circolo.core.models import Workspace
 from circolo.core.services import ISO_4217_CODES
 from circolo.people.models import Identity, IdentityKind, Member
 from circolo.people.normalise import InputError, normalise_identity
-from circolo.people.services import IdentityIn, MemberAttrs, member_resolve
+from circolo.people.services import IdentityIn, MemberAttrs, ResolveItem, member_resolve_many
 
 # Activity source of everything commerce records; source ids start with the store id.
 ACTIVITY_SOURCE = "commerce"
@@ -59,6 +59,8 @@ ORDER_EVENT_KINDS = {
 BASE_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.FULFILLED})
 # Attempts at creating a row another writer may create at the same moment.
 UPSERT_ATTEMPTS = 3
+# Values per IN (...) lookup: stays under SQLite's bound on parameters.
+IN_BATCH = 500
 
 CREATED, UPDATED, UNCHANGED, STALE = "created", "updated", "unchanged", "stale"
 
@@ -224,6 +226,36 @@ def _customer_identities(store: Store, customer: CustomerIn) -> list[IdentityIn]
     return identities
 
 
+def _customer_request(
+    store: Store, customer: CustomerIn, seen_at: dt.datetime | None
+) -> ResolveItem | None:
+    """What people.member_resolve needs for this customer; None when the record names nobody.
+    PayloadError when an identity is malformed and nothing usable is left."""
+    if customer.is_empty:
+        return None
+    country = customer.country.upper() if len(customer.country) == 2 else ""
+    usable: list[IdentityIn] = []
+    for ident in _customer_identities(store, customer):
+        try:
+            value = normalise_identity(ident.kind, ident.value, country or None)
+        except InputError:
+            # A bad phone or email on a record with a good id is dropped, not fatal.
+            continue
+        usable.append(replace(ident, value=value))
+    if not usable:
+        raise PayloadError("customer", _("The customer has no valid id, email or phone."))
+    return ResolveItem(
+        identities=usable,
+        attrs=MemberAttrs(
+            display_name=customer.display_name[:200],
+            city=customer.city[:120],
+            country=country,
+            languages=customer.languages,
+        ),
+        seen_at=seen_at or customer.created_at,
+    )
+
+
 def customer_resolve(
     *, store: Store, customer: CustomerIn, seen_at: dt.datetime | None = None
 ) -> Customer | None:
@@ -233,40 +265,53 @@ def customer_resolve(
 
     PayloadError when an identity is malformed and nothing usable is left.
     """
-    if customer.is_empty:
-        return None
-    country = customer.country.upper() if len(customer.country) == 2 else ""
-    identities = _customer_identities(store, customer)
-    usable: list[IdentityIn] = []
-    for ident in identities:
-        try:
-            normalise_identity(ident.kind, ident.value, country or None)
-        except InputError:
-            # A bad phone or email on a record with a good id is dropped, not fatal.
-            continue
-        usable.append(ident)
-    if not usable:
-        raise PayloadError("customer", _("The customer has no valid id, email or phone."))
+    return customers_resolve(store=store, wanted=[(customer, seen_at)])[customer]
+
+
+def customers_resolve(
+    *, store: Store, wanted: Sequence[tuple[CustomerIn, dt.datetime | None]]
+) -> dict[CustomerIn, Customer | None]:
+    """customer_resolve for many records, in order (people.member_resolve_many: people new to
+    the workspace are created in bulk). PayloadError for the first unusable record."""
+    requests: dict[CustomerIn, ResolveItem | None] = {}
+    for customer, seen_at in wanted:
+        if customer not in requests:
+            requests[customer] = _customer_request(store, customer, seen_at)
+    asked = [(customer, item) for customer, item in requests.items() if item is not None]
     try:
-        resolution = member_resolve(
-            workspace=store.workspace,
-            identities=usable,
-            attrs=MemberAttrs(
-                display_name=customer.display_name[:200],
-                city=customer.city[:120],
-                country=country,
-                languages=customer.languages,
-            ),
-            seen_at=seen_at or customer.created_at,
+        resolutions = member_resolve_many(
+            workspace=store.workspace, items=[item for _customer, item in asked]
         )
     except InputError as error:
         raise PayloadError("customer", str(error)) from error
-    primary = usable[0]
-    value = normalise_identity(primary.kind, primary.value, country or None)
-    identity = Identity.objects.get(
-        workspace=store.workspace, channel=primary.channel, kind=primary.kind, value=value
-    )
-    return Customer(member=resolution.member, identity=identity)
+    # The identity an order hangs on: the record's first usable one (its id when it has one).
+    primaries = {
+        (ident.channel.strip().lower(), ident.kind, ident.value)
+        for _customer, item in asked
+        for ident in item.identities[:1]
+    }
+    identities: dict[tuple[str, str, str], Identity] = {}
+    by_kind: dict[tuple[str, str], list[str]] = {}
+    for channel, kind, value in primaries:
+        by_kind.setdefault((channel, kind), []).append(value)
+    for (channel, kind), values in by_kind.items():
+        ordered = sorted(values)
+        for at in range(0, len(ordered), IN_BATCH):
+            for row in Identity.objects.filter(
+                workspace=store.workspace,
+                channel=channel,
+                kind=kind,
+                value__in=ordered[at : at + IN_BATCH],
+            ):
+                identities[(row.channel, row.kind, row.value)] = row
+    found: dict[CustomerIn, Customer | None] = dict.fromkeys(requests)
+    for (customer, item), resolution in zip(asked, resolutions, strict=True):
+        primary = item.identities[0]
+        found[customer] = Customer(
+            member=resolution.member,
+            identity=identities[(primary.channel.strip().lower(), primary.kind, primary.value)],
+        )
+    return found
 
 
 def customer_upsert(*, store: Store, customer: CustomerIn) -> Customer | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -155,6 +155,168 @@ def member_resolve(
             lost = race
     # Only a storm of writers on the same identities gets here; the caller may retry later.
     raise IntegrityError("identities kept changing while resolving") from lost
+
+
+@dataclass(frozen=True)
+class ResolveItem:
+    """One person to resolve with member_resolve_many: what member_resolve takes."""
+
+    identities: Sequence[IdentityIn]
+    attrs: MemberAttrs = field(default_factory=MemberAttrs)
+    seen_at: dt.datetime | None = None
+
+
+def member_resolve_many(*, workspace: Workspace, items: Sequence[ResolveItem]) -> list[Resolution]:
+    """member_resolve for many people, in one transaction, with the outcome of calling it for
+    each in turn: one Resolution per item, in order.
+
+    People whom no stored identity and no earlier item names are created in bulk (a few
+    statements for the whole batch instead of a dozen each); the others (returning people,
+    or a second record of someone earlier in the batch) go through member_resolve one by one
+    after them, and so join what the bulk step created. Merge suggestions by name are raised
+    as member_resolve raises them: each new member against the members that existed before it.
+    The same suggestions come back, though a pair may come back on its other item.
+    Raises what member_resolve raises, for the first item that fails.
+    """
+    results: list[Resolution | None] = [None] * len(items)
+    with transaction.atomic():
+        fresh = _fresh_items(workspace, items)
+        if fresh:
+            try:
+                with transaction.atomic():
+                    for index, resolution in _members_bulk_new(workspace, fresh):
+                        results[index] = resolution
+            except IntegrityError:
+                # A concurrent writer stored one of these identities meanwhile.
+                results = [None] * len(items)
+        for index, item in enumerate(items):
+            if results[index] is None:
+                results[index] = member_resolve(
+                    workspace=workspace,
+                    identities=item.identities,
+                    attrs=item.attrs,
+                    seen_at=item.seen_at,
+                )
+    return [result for result in results if result is not None]
+
+
+_Fresh = tuple[int, list[IdentityIn], MemberAttrs, dt.datetime]
+
+
+def _identity_key(ident: IdentityIn | Identity) -> tuple[str, ...]:
+    # Emails and phones name a person on any channel, other kinds on their own.
+    if ident.kind in CROSS_CHANNEL_KINDS:
+        return (ident.kind, ident.value)
+    return (ident.channel, ident.kind, ident.value)
+
+
+def _fresh_items(workspace: Workspace, items: Sequence[ResolveItem]) -> list[_Fresh]:
+    """The items that would create a new member with nothing to join: valid, and none of
+    their identities stored or given by an earlier item."""
+    cleaned: list[tuple[list[IdentityIn], MemberAttrs, dt.datetime] | None] = []
+    cross: dict[str, set[str]] = {}
+    own: dict[tuple[str, str], set[str]] = {}
+    for item in items:
+        try:
+            attrs = _clean_attrs(item.attrs)
+            seen = _aware(item.seen_at, "seen_at") if item.seen_at is not None else timezone.now()
+            clean = _clean_identities(item.identities, default_region=attrs.country or None)
+        except InputError:
+            cleaned.append(None)  # member_resolve raises it in its turn
+            continue
+        cleaned.append((clean, attrs, seen))
+        for ident in clean:
+            if ident.kind in CROSS_CHANNEL_KINDS:
+                cross.setdefault(ident.kind, set()).add(ident.value)
+            else:
+                own.setdefault((ident.channel, ident.kind), set()).add(ident.value)
+    taken: set[tuple[str, ...]] = set()
+    base = Identity.objects.filter(workspace=workspace)
+    lookups = [(base.filter(kind=kind), values) for kind, values in cross.items()]
+    lookups += [
+        (base.filter(channel=channel, kind=kind), values) for (channel, kind), values in own.items()
+    ]
+    for queryset, values in lookups:
+        ordered = sorted(values)
+        for start in range(0, len(ordered), ID_BATCH):
+            chunk = ordered[start : start + ID_BATCH]
+            for channel, kind, value in queryset.filter(value__in=chunk).values_list(
+                "channel", "kind", "value"
+            ):
+                taken.add(_identity_key(IdentityIn(channel=channel, kind=kind, value=value)))
+    fresh: list[_Fresh] = []
+    for index, entry in enumerate(cleaned):
+        if entry is None:
+            continue
+        clean, attrs, seen = entry
+        keys = {_identity_key(ident) for ident in clean}
+        if not keys & taken:
+            fresh.append((index, clean, attrs, seen))
+        taken |= keys  # a later record of the same person joins this one, one by one
+    return fresh
+
+
+def _members_bulk_new(
+    workspace: Workspace, fresh: Sequence[_Fresh]
+) -> list[tuple[int, Resolution]]:
+    members = [
+        Member(
+            workspace=workspace,
+            display_name=attrs.display_name,
+            name_key=name_key(attrs.display_name),
+            city=attrs.city,
+            country=attrs.country,
+            languages=list(attrs.languages),
+            first_seen=seen,
+            last_seen=seen,
+        )
+        for _index, _clean, attrs, seen in fresh
+    ]
+    Member.objects.bulk_create(members)
+    Identity.objects.bulk_create(
+        [
+            Identity(
+                workspace=workspace,
+                member=member,
+                channel=ident.channel,
+                kind=ident.kind,
+                value=ident.value,
+                verified=ident.verified,
+                source=ident.source,
+            )
+            for member, (_index, clean, _attrs, _seen) in zip(members, fresh, strict=True)
+            for ident in clean
+        ]
+    )
+    # Name suggestions, as member_resolve makes them: against the members that were there
+    # before each new one (lower ids). One query finds who has a namesake at all.
+    keys = sorted({member.name_key for member in members if member.name_key})
+    lowest: dict[str, int] = {}
+    for start in range(0, len(keys), ID_BATCH):
+        for key, pk in (
+            Member.objects.filter(
+                workspace=workspace,
+                name_key__in=keys[start : start + ID_BATCH],
+                merged_into__isnull=True,
+            )
+            .values_list("name_key")
+            .annotate(first=Min("pk"))
+        ):
+            lowest[key] = pk
+    resolved: list[tuple[int, Resolution]] = []
+    for member, (index, _clean, _attrs, _seen) in zip(members, fresh, strict=True):
+        suggestions: list[MergeSuggestion] = []
+        if member.name_key and lowest.get(member.name_key, member.pk) < member.pk:
+            pending: dict[int, tuple[Member, list[Reason]]] = {}
+            for other, reason in _name_reasons(workspace, member, before=member.pk):
+                _add_reason(pending, other, reason)
+            suggestions = [
+                made
+                for other, reasons in pending.values()
+                if (made := _suggest(workspace, member, other, reasons)) is not None
+            ]
+        resolved.append((index, Resolution(member=member, created=True, suggestions=suggestions)))
+    return resolved
 
 
 def _resolve_once(
@@ -375,17 +537,19 @@ def _identity_reason(row: Identity) -> Reason:
     return {"code": str(code), "detail": detail}
 
 
-def _name_reasons(workspace: Workspace, member: Member) -> list[tuple[Member, Reason]]:
-    """Members with the same name and the same city, or the same email user on another domain."""
+def _name_reasons(
+    workspace: Workspace, member: Member, *, before: int | None = None
+) -> list[tuple[Member, Reason]]:
+    """Members with the same name and the same city, or the same email user on another domain
+    (`before`: only members with a lower id, that is, created earlier)."""
     if not member.name_key:
         return []
-    candidates = list(
-        Member.objects.filter(
-            workspace=workspace, name_key=member.name_key, merged_into__isnull=True
-        )
-        .exclude(pk=member.pk)
-        .order_by("pk")[:NAME_CANDIDATES_MAX]
-    )
+    namesakes = Member.objects.filter(
+        workspace=workspace, name_key=member.name_key, merged_into__isnull=True
+    ).exclude(pk=member.pk)
+    if before is not None:
+        namesakes = namesakes.filter(pk__lt=before)
+    candidates = list(namesakes.order_by("pk")[:NAME_CANDIDATES_MAX])
     if not candidates:
         return []
     emails: dict[int, set[tuple[str, str]]] = {}

@@ -372,13 +372,13 @@ def test_known_customers_are_looked_up_not_resolved_again(
         store = fresh_store("known")
         orders_upsert_bulk(store=store, orders=first)
     calls: list[CustomerIn] = []
-    real = bulk.customer_resolve
+    real = bulk.customers_resolve
 
-    def counting(*, store: Any, customer: CustomerIn, seen_at: Any = None) -> Any:
-        calls.append(customer)
-        return real(store=store, customer=customer, seen_at=seen_at)
+    def counting(*, store: Any, wanted: Any) -> Any:
+        calls.extend(customer for customer, _seen in wanted)
+        return real(store=store, wanted=wanted)
 
-    monkeypatch.setattr(bulk, "customer_resolve", counting)
+    monkeypatch.setattr(bulk, "customers_resolve", counting)
     with django_capture_on_commit_callbacks(execute=True):
         orders_upsert_bulk(store=store, orders=rest)
     # Only records bringing something new (a first customer id for a known email, a new
