@@ -37,6 +37,7 @@ from circolo.commerce.services import (
     refund_upsert,
     store_rejection_count,
 )
+from circolo.core.background import write_turn
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def delivery_receive(
     key = connector.dedupe_key(headers=lowered, payload=payload, topic=topic)[:300]
     kept = {k: v for k, v in lowered.items() if k.startswith(KEPT_HEADER_PREFIXES)}
     try:
-        with transaction.atomic():
+        with write_turn(urgent=True), transaction.atomic():
             delivery = Delivery.objects.create(
                 workspace_id=store.workspace_id,
                 store=store,

@@ -6,11 +6,13 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Task
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +53,61 @@ def _background() -> queue.Queue[tuple[Task, tuple[Any, ...]]]:
         return _queue
 
 
+class _WriteTurns:
+    """Turns at writing to SQLite among the threads of one process, urgent ones first.
+
+    SQLite has one writer at a time, and a writer that finds the database busy sleeps in
+    steps of up to 100 ms before it looks again, so a short write queued behind the background
+    thread's jobs could wait a second. Here the web threads and the background thread take
+    turns on a condition that wakes the next one at once, and a waiting urgent writer (a
+    webhook being stored) goes before the background's next job. Other processes still meet
+    SQLite's own lock; PostgreSQL needs none of this."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._urgent = 0
+
+    @contextmanager
+    def turn(self, *, urgent: bool) -> Iterator[None]:
+        with self._cond:
+            if urgent:
+                self._urgent += 1
+                while self._busy:
+                    self._cond.wait()
+                self._urgent -= 1
+            else:
+                while self._busy or self._urgent:
+                    self._cond.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+
+_turns = _WriteTurns()
+
+
+@contextmanager
+def write_turn(*, urgent: bool = False) -> Iterator[None]:
+    """Hold this process's turn at writing while on SQLite (see _WriteTurns); a no-op on
+    other databases. Not re-entrant: take it around a whole transaction, once."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with _turns.turn(urgent=urgent):
+        yield
+
+
 def _drain(jobs: queue.Queue[tuple[Task, tuple[Any, ...]]]) -> None:
     while True:
         task, args = jobs.get()
         try:
-            task.apply(args=args, throw=True)
+            with write_turn():
+                task.apply(args=args, throw=True)
         except Exception:
             logger.exception("background task %s failed; its sweep retries it", task.name)
         finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from django.utils import timezone
@@ -72,3 +74,33 @@ def test_a_failing_task_is_logged_and_runs_again_next_turn(monkeypatch) -> None:
 def test_not_started_when_celery_workers_do_the_work(settings) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = False
     assert start_in_process_beat() is None
+
+
+def test_an_urgent_writer_goes_before_the_next_background_job() -> None:
+    turns = background._WriteTurns()
+    order: list[str] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with turns.turn(urgent=False):
+            holding.set()
+            release.wait(5)
+            order.append("first job")
+
+    def take(name: str, urgent: bool) -> None:
+        with turns.turn(urgent=urgent):
+            order.append(name)
+
+    first = threading.Thread(target=hold)
+    first.start()
+    assert holding.wait(5)
+    job = threading.Thread(target=take, args=("next job", False))
+    job.start()
+    time.sleep(0.05)  # the job is queued before the webhook arrives
+    hook = threading.Thread(target=take, args=("webhook", True))
+    hook.start()
+    time.sleep(0.05)
+    release.set()
+    for thread in (first, job, hook):
+        thread.join(5)
+    assert order == ["first job", "webhook", "next job"]
