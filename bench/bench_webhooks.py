@@ -148,7 +148,12 @@ def receive(args: argparse.Namespace) -> None:
         try:
             start = time.perf_counter()
             latencies, seconds, statuses = post_all(port, store.hook_token, items, args.concurrency)
+            deadline = time.monotonic() + args.drain_timeout
             while not drained(store.pk):
+                if time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"{mode}: deliveries still pending after {args.drain_timeout} s"
+                    )
                 time.sleep(0.05)
             drain = time.perf_counter() - start
         finally:
@@ -217,6 +222,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--drain-timeout", type=float, default=900.0)
     parser.add_argument(
         "--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
     )

@@ -25,10 +25,15 @@ import re
 from collections.abc import Iterable
 from decimal import InvalidOperation
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, urlsplit
 
 from django.utils.translation import gettext as _
 
+from circolo.commerce.connectors.fields import as_list as _list
+from circolo.commerce.connectors.fields import ident as _id
+from circolo.commerce.connectors.fields import maybe_obj as _maybe_obj
+from circolo.commerce.connectors.fields import obj as _obj
+from circolo.commerce.connectors.fields import referring_code as _referring_code
+from circolo.commerce.connectors.fields import text as _text
 from circolo.commerce.money import to_minor
 from circolo.commerce.schema import (
     CustomerIn,
@@ -55,54 +60,11 @@ TRANSLATIONS = {"translationIt": "it", "translationEs": "es", "translationZhHans
 # Largest amount accepted, in minor units (keeps sums inside a 64-bit column).
 AMOUNT_LIMIT = 10**15
 QUANTITY_LIMIT = 10**9
-ID_MAX_LENGTH = 100
 _CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}$")
 
 
 # --------------------------------------------------------------------------- field readers
-
-
-def _obj(value: Any, field: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(field, _("Expected an object."))
-    return value
-
-
-def _maybe_obj(value: Any, field: str) -> dict[str, Any] | None:
-    return None if value is None else _obj(value, field)
-
-
-def _list(value: Any, field: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise PayloadError(field, _("Expected a list."))
-    return value
-
-
-def _id(value: Any, field: str, *, required: bool = True) -> str:
-    """Saleor ids are opaque strings ("T3JkZXI6..."); numbers are accepted as text."""
-    if isinstance(value, bool) or not (value is None or isinstance(value, str | int)):
-        raise PayloadError(field, _("Expected an id."))
-    text = "" if value is None else str(value).strip()
-    if not text:
-        if required:
-            raise PayloadError(field, _("The id is missing."))
-        return ""
-    if len(text) > ID_MAX_LENGTH:
-        raise PayloadError(field, _("The id is too long."))
-    return text
-
-
-def _text(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise PayloadError(field, _("Expected text."))
 
 
 def _quantity(value: Any, field: str) -> int:
@@ -416,15 +378,6 @@ def _metadata(data: dict[str, Any]) -> dict[str, str]:
         key = _text(entry.get("key"), f"order.metadata[{index}].key")
         values[key] = _text(entry.get("value"), f"order.metadata[{index}].value")
     return values
-
-
-def _referring_code(landing_site: str) -> str:
-    """The `ref` parameter of the landing page, as referral links carry it."""
-    try:
-        values = parse_qs(urlsplit(landing_site).query).get("ref") or []
-    except ValueError:
-        return ""
-    return values[0].strip()[:100] if values else ""
 
 
 class _OrderEvent(NamedTuple):

@@ -19,10 +19,15 @@ import re
 from collections.abc import Iterable
 from decimal import InvalidOperation
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from django.utils.translation import gettext as _
 
+from circolo.commerce.connectors.fields import as_list as _list
+from circolo.commerce.connectors.fields import ident as _id
+from circolo.commerce.connectors.fields import maybe_obj as _maybe_obj
+from circolo.commerce.connectors.fields import obj as _obj
+from circolo.commerce.connectors.fields import referring_code as _referring_code
+from circolo.commerce.connectors.fields import text as _text
 from circolo.commerce.money import to_minor
 from circolo.commerce.schema import (
     CustomerIn,
@@ -42,7 +47,6 @@ PRODUCT_STATUSES = {"active": "active", "draft": "draft", "archived": "archived"
 PRODUCT_STATUSES["unlisted"] = "active"
 # Largest amount accepted, in minor units (keeps sums inside a 64-bit column).
 AMOUNT_LIMIT = 10**15
-ID_MAX_LENGTH = 100
 SHIPPING_ADDRESS_FIELDS = (
     "name",
     "company",
@@ -61,57 +65,6 @@ _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}$")
 
 
 # --------------------------------------------------------------------------- field readers
-
-
-def _obj(value: Any, field: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(field, _("Expected an object."))
-    return value
-
-
-def _maybe_obj(value: Any, field: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    return _obj(value, field)
-
-
-def _list(value: Any, field: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise PayloadError(field, _("Expected a list."))
-    return value
-
-
-def _id(value: Any, field: str, *, required: bool = True) -> str:
-    """Shopify ids are JSON numbers; strings of an id are accepted too."""
-    if isinstance(value, bool):
-        raise PayloadError(field, _("Expected an id."))
-    if isinstance(value, int):
-        text = str(value)
-    elif isinstance(value, str):
-        text = value.strip()
-    elif value is None:
-        text = ""
-    else:
-        raise PayloadError(field, _("Expected an id."))
-    if not text:
-        if required:
-            raise PayloadError(field, _("The id is missing."))
-        return ""
-    if len(text) > ID_MAX_LENGTH:
-        raise PayloadError(field, _("The id is too long."))
-    return text
-
-
-def _text(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise PayloadError(field, _("Expected text."))
 
 
 def _int(value: Any, field: str) -> int:
@@ -447,16 +400,6 @@ def _address(value: Any) -> dict[str, Any]:
         for name in SHIPPING_ADDRESS_FIELDS
         if data.get(name) not in (None, "")
     }
-
-
-def _referring_code(landing_site: str) -> str:
-    """The `ref` parameter of the landing page, as referral links carry it."""
-    try:
-        query = urlsplit(landing_site).query
-    except ValueError:
-        return ""
-    values = parse_qs(query).get("ref") or []
-    return values[0].strip()[:100] if values else ""
 
 
 def _paid_at(data: dict[str, Any], processed_at: dt.datetime) -> dt.datetime:
