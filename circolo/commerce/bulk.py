@@ -47,6 +47,7 @@ from circolo.commerce.services import (
     _customer_identities,
     customers_resolve,
     members_commerce_refresh,
+    order_fill,
 )
 from circolo.people.models import Identity, IdentityKind
 from circolo.people.normalise import (
@@ -569,8 +570,10 @@ def _orders_round(store: Store, orders: Sequence[OrderIn], merge_lines: bool) ->
         store,
         [
             (order.customer, order.placed_at)
-            for order, _row in writes
-            if order.customer is not None and not order.customer.is_empty
+            for order, row in writes
+            if order.customer is not None
+            and not order.customer.is_empty
+            and row.erased_at is None  # an erased order stays anonymous
         ],
         seen_by_activities=True,
     )
@@ -581,37 +584,9 @@ def _orders_round(store: Store, orders: Sequence[OrderIn], merge_lines: bool) ->
             if order.customer is not None and not order.customer.is_empty
             else None
         )
-        if customer is not None:
-            row.member_id = customer.member.pk
-            row.customer_identity_id = customer.identity.pk
-            touched.add(customer.member.pk)
-        elif row.pk is None:
-            row.member_id = None
-            row.customer_identity_id = None
-        cust = order.customer or CustomerIn()
-        if cust.external_id:
-            row.customer_external_id = cust.external_id[:100]
-        if row.erased_at is None:
-            row.email = cust.email[:320]
-            row.shipping_address = dict(order.shipping_address)
-        row.number = order.number[:64]
-        row.currency = order.currency
-        row.subtotal_minor = order.subtotal_minor
-        row.discount_minor = order.discount_minor
-        row.shipping_minor = order.shipping_minor
-        row.tax_minor = order.tax_minor
-        row.total_minor = order.total_minor
-        row.discount_codes = list(order.discount_codes)
-        row.base_status = order.status
-        row.placed_at = order.placed_at
-        row.paid_at = order.paid_at
-        row.fulfilled_at = order.fulfilled_at
-        row.cancelled_at = order.cancelled_at
-        row.landing_site = order.landing_site[:500]
-        row.referring_code = order.referring_code[:100]
-        row.source_updated_at = order.updated_at
+        if (member_id := order_fill(row, order, customer)) is not None:
+            touched.add(member_id)
         if row.pk is None:
-            row.status = order.status
             new_rows.append(row)
     _orders_insert(new_rows)
     for row in new_rows:

@@ -467,37 +467,9 @@ def _order_upsert_once(store: Store, order: OrderIn) -> str:
     # An erased order stays anonymous: a late update must not link it to a person again.
     if row.erased_at is None and order.customer is not None and not order.customer.is_empty:
         customer = customer_resolve(store=store, customer=order.customer, seen_at=order.placed_at)
-    if customer is not None:
-        row.member = customer.member
-        row.customer_identity = customer.identity
-        touched.add(customer.member.pk)
-    elif row.pk is None:
-        row.member = None
-        row.customer_identity = None
-    cust = order.customer or CustomerIn()
-    if row.erased_at is None:
-        if cust.external_id:
-            row.customer_external_id = cust.external_id[:100]
-        row.email = cust.email[:320]
-        row.shipping_address = dict(order.shipping_address)
-    row.number = order.number[:64]
-    row.currency = order.currency
-    row.subtotal_minor = order.subtotal_minor
-    row.discount_minor = order.discount_minor
-    row.shipping_minor = order.shipping_minor
-    row.tax_minor = order.tax_minor
-    row.total_minor = order.total_minor
-    row.discount_codes = list(order.discount_codes)
-    row.base_status = order.status
-    row.placed_at = order.placed_at
-    row.paid_at = order.paid_at
-    row.fulfilled_at = order.fulfilled_at
-    row.cancelled_at = order.cancelled_at
-    row.landing_site = order.landing_site[:500]
-    row.referring_code = order.referring_code[:100]
-    row.source_updated_at = order.updated_at
+    if (member_id := order_fill(row, order, customer)) is not None:
+        touched.add(member_id)
     if row.pk is None:
-        row.status = order.status
         row.save()
     _lines_write(store, row, order.lines)
     for refund in order.refunds:
@@ -709,6 +681,45 @@ def _refund_write(store: Store, refund: RefundIn, touched: set[int]) -> str:
     except IntegrityError:
         return UNCHANGED
     return CREATED
+
+
+def order_fill(row: Order, order: OrderIn, customer: Customer | None) -> int | None:
+    """Copy an incoming order onto its row, new or stored (not saved); returns the member it
+    is now linked to, if any. An erased order stays anonymous: a late update links no person
+    to it and copies no personal field onto it again."""
+    if row.erased_at is not None:
+        customer = None
+    if customer is not None:
+        row.member = customer.member
+        row.customer_identity = customer.identity
+    elif row.pk is None:
+        row.member = None
+        row.customer_identity = None
+    cust = order.customer or CustomerIn()
+    if row.erased_at is None:
+        if cust.external_id:
+            row.customer_external_id = cust.external_id[:100]
+        row.email = cust.email[:320]
+        row.shipping_address = dict(order.shipping_address)
+    row.number = order.number[:64]
+    row.currency = order.currency
+    row.subtotal_minor = order.subtotal_minor
+    row.discount_minor = order.discount_minor
+    row.shipping_minor = order.shipping_minor
+    row.tax_minor = order.tax_minor
+    row.total_minor = order.total_minor
+    row.discount_codes = list(order.discount_codes)
+    row.base_status = order.status
+    row.placed_at = order.placed_at
+    row.paid_at = order.paid_at
+    row.fulfilled_at = order.fulfilled_at
+    row.cancelled_at = order.cancelled_at
+    row.landing_site = order.landing_site[:500]
+    row.referring_code = order.referring_code[:100]
+    row.source_updated_at = order.updated_at
+    if row.pk is None:
+        row.status = order.status
+    return customer.member.pk if customer is not None else None
 
 
 def _refunds_link(store: Store, order: Order) -> None:

@@ -14,6 +14,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from circolo.activity.models import Activity, DailyRollup, MemberScore
+from circolo.commerce.bulk import orders_upsert_bulk
 from circolo.commerce.connectors.base import Event
 from circolo.commerce.models import Delivery, MemberCommerce, Order, Refund, Store
 from circolo.commerce.privacy import REDACTED_BODY, privacy_event_apply
@@ -414,3 +415,22 @@ def test_shop_redact_erases_what_the_store_brought(
 def test_privacy_event_apply_ignores_an_empty_event(shop):
     assert privacy_event_apply(store=shop, event=Event()) == {}
     assert not DataRequest.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["one order", "bulk"])
+def test_a_late_update_of_an_erased_order_brings_no_person_back(
+    shop, owner, path, django_capture_on_commit_callbacks
+):
+    member = ada()
+    with django_capture_on_commit_callbacks(execute=True):
+        member_erase(member=member, actor=owner.user, reason="Asked in the shop")
+        late = order("1001", ADA, updated_at=T0 + dt.timedelta(days=9), status="fulfilled")
+        if path == "bulk":
+            orders_upsert_bulk(store=shop, orders=[late])
+        else:
+            order_upsert(store=shop, order=late)
+    row = Order.objects.get(store=shop, external_id="1001")
+    assert row.base_status == "fulfilled"  # the update itself applies
+    assert (row.email, row.shipping_address, row.customer_external_id) == ("", {}, "")
+    assert row.member == member  # still the anonymous member, no live person linked
+    assert traces(ADA_TRACES) == []
