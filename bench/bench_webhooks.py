@@ -14,8 +14,10 @@ is processed.
 
 replay: --n deliveries of a Shopify store's life (customers, products, orders created/paid/
 updated/fulfilled/cancelled, refunds) with 30% duplicates (same X-Shopify-Webhook-Id) and 30%
-of them moved later, received and processed in process; time to drain, and the check against
-an in-order replay into another store: rows that differ (wrong) and duplicate rows (both 0).
+of them moved later, each received and processed as it arrives; time to drain, and the check
+against an in-order replay of the same deliveries: rows that differ (wrong) and duplicate rows
+(both must be 0). The two replays run at the same time in two processes (one core each), on
+two fresh databases.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -172,7 +175,11 @@ def receive(args: argparse.Namespace) -> None:
         )
 
 
-def replay(args: argparse.Namespace) -> None:
+def replay_part(args: argparse.Namespace) -> None:
+    """One side of the replay in this process: the in-order reference or the mixed replay;
+    its snapshot, time and counts go to --out (pickle) for the parent to compare."""
+    import pickle
+
     import django
 
     django.setup()
@@ -183,18 +190,33 @@ def replay(args: argparse.Namespace) -> None:
     from circolo.testing.commerce import commerce_snapshot
 
     call_command("migrate", verbosity=0)
-    reference = make_store("replay-in-order")
+    store = make_store(f"replay-{args.part}")
+    items = deliveries(store, args.n)
+    dups = moved = 0
+    if args.part == "mixed":
+        items, dups, moved = shuffled(items, redeliver=lambda item: item)
     start = time.perf_counter()
-    play(reference, deliveries(reference, args.n))
-    in_order_seconds = time.perf_counter() - start
-
-    store = make_store("replay-mixed")
-    mixed, dups, moved = shuffled(deliveries(store, args.n), redeliver=lambda item: item)
-    start = time.perf_counter()
-    play(store, mixed)
+    play(store, items)
     seconds = time.perf_counter() - start
+    duplicate_rows = 0
+    for model, field in ((Order, "external_id"), (Refund, "external_id")):
+        rows = model.objects.filter(store=store)
+        duplicate_rows += rows.count() - rows.values(field).distinct().count()
+    lines = OrderLine.objects.filter(order__store=store)
+    duplicate_rows += lines.count() - lines.values("order_id", "external_id").distinct().count()
+    result = {
+        "snapshot": commerce_snapshot(store.workspace),
+        "seconds": seconds,
+        "deliveries": len(items),
+        "dups": dups,
+        "moved": moved,
+        "duplicate_rows": duplicate_rows,
+    }
+    Path(args.out).write_bytes(pickle.dumps(result))
 
-    want, got = commerce_snapshot(reference.workspace), commerce_snapshot(store.workspace)
+
+def differing(want: dict[str, Any], got: dict[str, Any]) -> int:
+    """Rows of the two snapshots that differ (or exist on one side only)."""
     wrong = 0
     for key, value in want.items():
         other = got[key]
@@ -204,16 +226,45 @@ def replay(args: argparse.Namespace) -> None:
             wrong += len(set(map(repr, value)) ^ set(map(repr, other)))
         elif value != other:
             wrong += abs(int(value) - int(other)) or 1
-    duplicate_rows = 0
-    for model, field in ((Order, "external_id"), (Refund, "external_id")):
-        rows = model.objects.filter(store=store)
-        duplicate_rows += rows.count() - rows.values(field).distinct().count()
-    lines = OrderLine.objects.filter(order__store=store)
-    duplicate_rows += lines.count() - lines.values("order_id", "external_id").distinct().count()
-    print(f"\nreplay, {args.db}: {len(mixed):,} deliveries ({dups:,} duplicates, {moved:,} moved)")
-    print(f"  drained in {seconds:.1f} s ({len(mixed) / seconds:,.0f} deliveries/s)")
-    print(f"  in-order replay of {args.n:,}: {in_order_seconds:.1f} s (baseline)")
-    print(f"  rows differing from the in-order replay: {wrong}; duplicate rows: {duplicate_rows}")
+    return wrong
+
+
+def replay(args: argparse.Namespace) -> None:
+    """The in-order reference and the mixed replay, in two processes (one core each) on two
+    fresh databases; then the comparison."""
+    import pickle
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="circolo-bench-replay-"))
+    children = []
+    for part in ("reference", "mixed"):
+        command = [
+            sys.executable, __file__, "replay", "--part", part, "--db", args.db,
+            "--n", str(args.n), "--out", str(folder / f"{part}.pickle"),
+        ]  # fmt: skip
+        children.append(subprocess.Popen(command, cwd=ROOT))
+    codes = [child.wait() for child in children]
+    if any(codes):
+        raise SystemExit(f"a replay process failed: {codes}")
+    # Written a moment ago by the two child processes above, in a private temporary folder.
+    reference = pickle.loads((folder / "reference.pickle").read_bytes())  # noqa: S301
+    mixed = pickle.loads((folder / "mixed.pickle").read_bytes())  # noqa: S301
+    shutil.rmtree(folder, ignore_errors=True)
+    wrong = differing(reference["snapshot"], mixed["snapshot"])
+    orders = len(mixed["snapshot"].get("orders", {}))
+    print(
+        f"\nreplay, {args.db}: {mixed['deliveries']:,} deliveries "
+        f"({mixed['dups']:,} duplicates, {mixed['moved']:,} moved), {orders:,} orders"
+    )
+    print(
+        f"  drained in {mixed['seconds']:.1f} s "
+        f"({mixed['deliveries'] / mixed['seconds']:,.0f} deliveries/s)"
+    )
+    print(f"  in-order replay of {args.n:,}: {reference['seconds']:.1f} s (baseline)")
+    print(
+        f"  rows differing from the in-order replay: {wrong}; "
+        f"duplicate rows: {mixed['duplicate_rows'] + reference['duplicate_rows']}"
+    )
 
 
 def main() -> None:
@@ -226,10 +277,18 @@ def main() -> None:
     parser.add_argument(
         "--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
     )
+    parser.add_argument("--part", choices=["reference", "mixed"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    cleanup = configure(args.db, database=BENCH_DB, prefix="circolo-bench-hooks-")
+    if args.what == "replay" and args.part is None:
+        replay(args)
+        return
+    if args.what == "replay":
+        os.environ["CIRCOLO_BACKGROUND_THREAD"] = "false"  # each delivery processed on arrival
+    database = BENCH_DB if args.part is None else f"{BENCH_DB}_{args.part}"
+    cleanup = configure(args.db, database=database, prefix="circolo-bench-hooks-")
     try:
-        (receive if args.what == "receive" else replay)(args)
+        (receive if args.what == "receive" else replay_part)(args)
     finally:
         cleanup()
 

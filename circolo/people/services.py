@@ -178,6 +178,16 @@ def member_resolve_many(*, workspace: Workspace, items: Sequence[ResolveItem]) -
     The same suggestions come back, though a pair may come back on its other item.
     Raises what member_resolve raises, for the first item that fails.
     """
+    if len(items) == 1:  # nothing to batch: the lookups below would only come first
+        only = items[0]
+        return [
+            member_resolve(
+                workspace=workspace,
+                identities=only.identities,
+                attrs=only.attrs,
+                seen_at=only.seen_at,
+            )
+        ]
     results: list[Resolution | None] = [None] * len(items)
     with transaction.atomic():
         fresh = _fresh_items(workspace, items)
