@@ -20,10 +20,12 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from circolo.commerce.connectors.base import Event
 from circolo.commerce.models import (
     Delivery,
+    ImportJob,
     MemberCommerce,
     Order,
     OrderLine,
@@ -229,7 +231,39 @@ def commerce_erase(*, subject: DataSubject) -> dict[str, int]:
         "deliveries": _deliveries_redact_now_and_after_commit(
             partial(_mentioning, workspace_id, sorted(strings))
         ),
+        "import_files": _import_files_drop(workspace_id, strings),
     }
+
+
+def _import_files_drop(workspace_id: int, strings: Iterable[str]) -> int:
+    """Uploaded files of unfinished imports (finished ones are deleted already) that mention
+    the person are deleted; their jobs stop with a message asking for a new upload."""
+    from circolo.commerce.imports.runner import job_path
+
+    wanted = [s.strip().lower().encode() for s in strings if s and s.strip()]
+    if not wanted:
+        return 0
+    dropped = 0
+    jobs = ImportJob.objects.filter(workspace_id=workspace_id).exclude(status=ImportJob.Status.DONE)
+    for path_name in sorted(set(jobs.values_list("file_path", flat=True))):
+        path = job_path(ImportJob(file_path=path_name))
+        try:
+            content = path.read_bytes().lower()
+        except FileNotFoundError:
+            continue
+        if not any(value in content for value in wanted):
+            continue
+        # Deleted once the erasure commits (a rolled-back erasure keeps the upload).
+        transaction.on_commit(partial(path.unlink, missing_ok=True), robust=True)
+        jobs.filter(file_path=path_name).update(
+            status=ImportJob.Status.FAILED,
+            error=_(
+                "The uploaded file was deleted by a data erasure request: upload the file "
+                "again, without that person, to import it."
+            ),
+        )
+        dropped += 1
+    return dropped
 
 
 register_export_section("commerce", commerce_export)

@@ -79,6 +79,21 @@ def _forget(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def file_release(job: ImportJob) -> bool:
+    """Delete the job's uploaded file once no unfinished job needs it: a finished import
+    keeps its report and counts, not a copy of the customers' data. True when deleted."""
+    if (
+        ImportJob.objects.filter(file_path=job.file_path)
+        .exclude(status=ImportJob.Status.DONE)
+        .exists()
+    ):
+        return False
+    path = job_path(job)
+    existed = path.exists()
+    path.unlink(missing_ok=True)
+    return existed
+
+
 def _layout(job: ImportJob) -> Layout:
     return Layout.from_json(job.file_format, job.mapping.get("file", {}))
 
@@ -385,6 +400,8 @@ def import_run(
             locked.finished_at = timezone.now()
             locked.save(update_fields=["status", "total_rows", "finished_at"])
         job = locked
+    if job.status == ImportJob.Status.DONE:
+        file_release(job)
     if progress is not None:
         progress(job)
     return job

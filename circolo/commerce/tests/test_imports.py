@@ -57,6 +57,7 @@ from circolo.commerce.models import (
 )
 from circolo.core.models import AuditLog, Workspace
 from circolo.people.models import Member
+from circolo.people.privacy import member_erase
 from circolo.testing.commerce import commerce_snapshot, make_store
 
 # The import pages hang under the store pages (commerce:imports:...). Until circolo/urls.py
@@ -566,6 +567,39 @@ def test_the_same_file_twice_changes_nothing(workspace: Workspace) -> None:
     assert set(again.created) == {"unchanged"}
     assert commerce_snapshot(workspace) == before
     assert Activity.objects.filter(workspace=workspace).count() == activities
+
+
+def test_a_finished_import_keeps_no_copy_of_the_file(workspace: Workspace) -> None:
+    store = file_store_new(workspace)
+    job = run_import(store, "orders", csv_bytes(orders_csv(shop_orders())))
+    assert job.status == "done"
+    assert not runner.job_path(job).exists()
+    # The report and the counts stay; the same file again still changes nothing.
+    assert job.rows_ok > 0
+    assert set(run_import(store, "orders", csv_bytes(orders_csv(shop_orders()))).created) == {
+        "unchanged"
+    }
+
+
+def test_an_erasure_deletes_pending_uploads_that_name_the_person(
+    workspace: Workspace, django_capture_on_commit_callbacks: Any
+) -> None:
+    store = file_store_new(workspace)
+    content = csv_bytes(orders_csv(shop_orders()))
+    run_import(store, "orders", content)  # done: its file is gone already
+    pending = new_job(store, "orders", content)  # uploaded again, never run
+    unrelated = new_job(
+        store, "orders", content.replace(b"buyer0@example.com", b"zed@example.com"), "other.csv"
+    )
+    unrelated_path = runner.job_path(unrelated)
+    ada = Member.objects.get(workspace=workspace, identities__value="buyer0@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        erasure = member_erase(member=ada, actor=None, reason="asked by email")
+    assert erasure.counts["import_files"] == 1
+    assert not runner.job_path(pending).exists()
+    pending.refresh_from_db()
+    assert pending.status == "failed" and "erasure" in pending.error
+    assert unrelated_path.exists()
 
 
 def test_csv_and_jsonl_of_the_same_orders_end_alike(workspace: Workspace) -> None:
