@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "circolo.people",
     "circolo.activity",
     "circolo.commerce",
+    "circolo.community",
     "circolo.insights",
     "circolo.api",
 ]

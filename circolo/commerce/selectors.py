@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,14 +93,18 @@ def order_lines_net(order: Order) -> dict[int, int]:
 def _bought_lines(member: Member) -> QuerySet[OrderLine]:
     """The member's order lines that are still a purchase: a linked product, a positive
     quantity, an order neither cancelled nor fully refunded, and not all of it refunded."""
+    return _kept_lines(member.workspace_id).filter(order__member=member)
+
+
+def _kept_lines(workspace_id: int) -> QuerySet[OrderLine]:
+    """The workspace's order lines that are still a purchase (see _bought_lines)."""
     gross = ExpressionWrapper(
         F("quantity") * F("unit_price_minor") - F("discount_minor"),
         output_field=BigIntegerField(),
     )
     return (
         OrderLine.objects.filter(
-            workspace_id=member.workspace_id,
-            order__member=member,
+            workspace_id=workspace_id,
             order__cancelled_at__isnull=True,
             product__isnull=False,
             quantity__gt=0,
@@ -137,6 +141,29 @@ def member_purchase(*, member: Member, product: Product) -> tuple[dt.datetime, b
         for _placed, fulfilled_at, status in rows
     )
     return first, fulfilled
+
+
+def members_owning_skus(
+    *, workspace_id: int, member_ids: Iterable[int], skus: Iterable[str]
+) -> set[int]:
+    """Which of these members bought and kept any of these SKUs. One query for all."""
+    wanted, ids = sorted({sku for sku in skus if sku}), sorted(set(member_ids))
+    if not wanted or not ids:
+        return set()
+    return set(
+        _kept_lines(workspace_id)
+        .filter(order__member_id__in=ids, sku__in=wanted)
+        .values_list("order__member_id", flat=True)
+        .distinct()
+    )
+
+
+def member_bought_skus(*, member: Member, skus: Iterable[str]) -> set[str]:
+    """Which of these SKUs the member bought and kept (verified owner of). One query."""
+    wanted = sorted({sku for sku in skus if sku})
+    if not wanted:
+        return set()
+    return set(_bought_lines(member).filter(sku__in=wanted).values_list("sku", flat=True))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,390 @@
+"""Writes of the community: spaces, threads, replies, edits, reactions, accepted answers.
+
+Each write checks who may do it, keeps the row and records its activity through
+activity.services in the same transaction (source "community", so a replay records nothing
+twice). Errors are CommunityError naming the field and saying why, in the user's language.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from circolo.activity.services import activity_record
+from circolo.core.audit import audit_record
+from circolo.core.models import Workspace
+from circolo.people.models import Member
+from circolo.people.normalise import InputError, normalise_tag
+
+from .markdown import POST_MAX_CHARS, render
+from .models import Post, PostRevision, Reaction, Space, Thread
+from .selectors import member_is_staff, space_readable
+
+ACTIVITY_SOURCE = "community"
+CHANNEL = "community"
+TITLE_MAX = 200
+TAGS_MAX = 5
+SKUS_MAX = 10
+
+
+class CommunityError(ValueError):
+    """A community write that cannot be done; `field` names the input, `message` says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(CommunityError):
+    """The thing does not exist for this member (or they may not see it): pages answer 404."""
+
+    def __init__(self) -> None:
+        super().__init__("", _("Not found."))
+
+
+# --------------------------------------------------------------------------- spaces
+
+
+def space_create(
+    *,
+    workspace: Workspace,
+    actor: Any,
+    name: str,
+    slug: str = "",
+    description: str = "",
+    guidelines: str = "",
+    language: str = "",
+    visibility: str = Space.Visibility.PUBLIC,
+    segment: dict[str, Any] | None = None,
+    parent: Space | None = None,
+) -> Space:
+    """A new space; audited. A segment space needs a rule (tags and/or SKUs)."""
+    name = " ".join(str(name).split())
+    if not name:
+        raise CommunityError("name", _("Give the space a name."))
+    if len(name) > 120:
+        raise CommunityError("name", _("A name has at most 120 characters."))
+    slug = slugify(slug or name)[:60] or "space"
+    if Space.objects.filter(workspace=workspace, slug=slug).exists():
+        raise CommunityError("slug", _("Another space already uses this address."))
+    if visibility not in Space.Visibility.values:
+        raise CommunityError("visibility", _("Choose who can read the space."))
+    rule = _segment_rule(segment or {})
+    if visibility == Space.Visibility.SEGMENT and not any(rule.values()):
+        raise CommunityError(
+            "segment", _("Name the tags or products whose members may read this space.")
+        )
+    if parent is not None:
+        if parent.workspace_id != workspace.pk:
+            raise NotFound()
+        if parent.parent_id is not None:
+            raise CommunityError("parent", _("A sub-group cannot have sub-groups of its own."))
+    space = Space.objects.create(
+        workspace=workspace,
+        parent=parent,
+        slug=slug,
+        name=name,
+        description=str(description).strip(),
+        guidelines=str(guidelines).strip(),
+        language=str(language).strip()[:16],
+        visibility=visibility,
+        segment=rule if visibility == Space.Visibility.SEGMENT else {},
+    )
+    audit_record(workspace=workspace, actor=actor, action="space.create", target=space)
+    return space
+
+
+def _segment_rule(raw: dict[str, Any]) -> dict[str, list[str]]:
+    tags = raw.get("tags", [])
+    skus = raw.get("skus", [])
+    if not isinstance(tags, list | tuple) or not isinstance(skus, list | tuple):
+        raise CommunityError("segment", _("A segment is a list of tags and a list of SKUs."))
+    try:
+        clean_tags = sorted({normalise_tag(str(tag)) for tag in tags})
+    except InputError as error:
+        raise CommunityError("segment", error.message) from None
+    clean_skus = sorted({str(sku).strip()[:100] for sku in skus if str(sku).strip()})
+    return {"tags": clean_tags, "skus": clean_skus}
+
+
+# --------------------------------------------------------------------------- threads and posts
+
+
+def _author_check(space: Space, author: Member) -> bool:
+    """The author may write in the space; returns whether they post as staff."""
+    if author.workspace_id != space.workspace_id or author.merged_into_id is not None:
+        raise NotFound()
+    if author.erased_at is not None:
+        raise CommunityError("author", _("This member's account was erased."))
+    staff = member_is_staff(author)
+    if not space_readable(space, author, staff=staff):
+        raise NotFound()
+    if space.archived:
+        raise CommunityError("space", _("This space is archived: nothing new can be posted."))
+    return staff
+
+
+def _body(body: str) -> str:
+    text = str(body).strip()
+    if not text:
+        raise CommunityError("body", _("Write something first."))
+    if len(text) > POST_MAX_CHARS:
+        raise CommunityError(
+            "body",
+            _("A post has at most %(limit)s characters; this one has %(count)s.")
+            % {"limit": f"{POST_MAX_CHARS:,}", "count": f"{len(text):,}"},
+        )
+    return text
+
+
+def _tags(tags: Iterable[str]) -> list[str]:
+    try:
+        clean = list(dict.fromkeys(normalise_tag(str(tag)) for tag in tags))
+    except InputError as error:
+        raise CommunityError("tags", error.message) from None
+    if len(clean) > TAGS_MAX:
+        raise CommunityError(
+            "tags", _("A thread has at most %(limit)d tags.") % {"limit": TAGS_MAX}
+        )
+    return clean
+
+
+def _skus(skus: Iterable[str]) -> list[str]:
+    clean = list(dict.fromkeys(str(sku).strip() for sku in skus if str(sku).strip()))
+    if len(clean) > SKUS_MAX or any(len(sku) > 100 for sku in clean):
+        raise CommunityError(
+            "skus", _("A thread is about at most %(limit)d products.") % {"limit": SKUS_MAX}
+        )
+    return clean
+
+
+def _record(
+    post: Post,
+    kind: str,
+    member: Member,
+    source_id: str,
+    *,
+    at: dt.datetime | None = None,
+    **properties: Any,
+) -> None:
+    activity_record(
+        workspace=post.thread.space.workspace,
+        member=member,
+        kind=kind,
+        channel=CHANNEL,
+        occurred_at=at or post.created_at,
+        source=ACTIVITY_SOURCE,
+        source_id=source_id,
+        properties={"thread": post.thread_id, "space": post.thread.space_id, **properties},
+    )
+
+
+def thread_create(
+    *,
+    space: Space,
+    author: Member,
+    title: str,
+    body: str,
+    kind: str = Thread.Kind.DISCUSSION,
+    tags: Sequence[str] = (),
+    skus: Sequence[str] = (),
+    language: str = "",
+    now: dt.datetime | None = None,
+) -> Thread:
+    """A new thread with its opening post; records a "post" activity."""
+    staff = _author_check(space, author)
+    title = " ".join(str(title).split())
+    if not title:
+        raise CommunityError("title", _("Give the thread a title."))
+    if len(title) > TITLE_MAX:
+        raise CommunityError(
+            "title", _("A title has at most %(limit)d characters.") % {"limit": TITLE_MAX}
+        )
+    if kind not in Thread.Kind.values:
+        raise CommunityError("kind", _("Choose a discussion or a question."))
+    text = _body(body)
+    moment = now or timezone.now()
+    with transaction.atomic():
+        thread = Thread.objects.create(
+            workspace_id=space.workspace_id,
+            space=space,
+            author=author,
+            kind=kind,
+            title=title,
+            tags=_tags(tags),
+            skus=_skus(skus),
+            language=(language or space.language)[:16],
+            created_at=moment,
+            last_posted_at=moment,
+        )
+        post = Post.objects.create(
+            workspace_id=space.workspace_id,
+            thread=thread,
+            author=author,
+            number=1,
+            body=text,
+            html=render(text, trusted=staff),
+            staff=staff,
+            created_at=moment,
+        )
+        _record(post, "post", author, f"post:{post.pk}", question=kind == Thread.Kind.QUESTION)
+    return thread
+
+
+def reply_create(
+    *, thread: Thread, author: Member, body: str, now: dt.datetime | None = None
+) -> Post:
+    """A reply at the end of the thread; records a "reply" activity."""
+    staff = _author_check(thread.space, author)
+    if thread.hidden_at is not None and not staff:
+        raise NotFound()
+    if thread.closed:
+        raise CommunityError("thread", _("This thread is closed to new replies."))
+    text = _body(body)
+    moment = now or timezone.now()
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                # Numbers are per thread: lock it so two replies cannot take the same one.
+                locked = Thread.objects.select_for_update(no_key=True).get(pk=thread.pk)
+                last = Post.objects.filter(thread=locked).aggregate(n=Max("number"))["n"] or 0
+                post = Post.objects.create(
+                    workspace_id=locked.workspace_id,
+                    thread=locked,
+                    author=author,
+                    number=last + 1,
+                    body=text,
+                    html=render(text, trusted=staff),
+                    staff=staff,
+                    created_at=moment,
+                )
+                locked.reply_count = last
+                locked.last_posted_at = max(locked.last_posted_at, moment)
+                locked.save(update_fields=["reply_count", "last_posted_at"])
+                post.thread = locked
+                _record(post, "reply", author, f"post:{post.pk}")
+                thread.reply_count, thread.last_posted_at = (
+                    locked.reply_count,
+                    locked.last_posted_at,
+                )
+                return post
+        except IntegrityError:
+            continue  # SQLite has no row locks: another reply took the number, try again
+    raise CommunityError("thread", _("The thread is busy: try again in a moment."))
+
+
+def post_edit(*, post: Post, editor: Member, body: str, now: dt.datetime | None = None) -> Post:
+    """Change a post's text (its author, or staff and the space's moderators); the earlier
+    text is kept as a revision."""
+    space = post.thread.space
+    staff = member_is_staff(editor)
+    moderator = space.moderators.filter(pk=editor.pk).exists()
+    if editor.workspace_id != post.workspace_id:
+        raise NotFound()
+    if editor.pk != post.author_id and not (staff or moderator):
+        raise CommunityError("post", _("Only the author or a moderator can edit this post."))
+    text = _body(body)
+    if text == post.body:
+        return post
+    moment = now or timezone.now()
+    with transaction.atomic():
+        PostRevision.objects.create(
+            workspace_id=post.workspace_id,
+            post=post,
+            body=post.body,
+            edited_by=editor,
+            created_at=moment,
+        )
+        post.body = text
+        post.html = render(text, trusted=post.staff)
+        post.edited_at = moment
+        post.save(update_fields=["body", "html", "edited_at"])
+    return post
+
+
+# --------------------------------------------------------------------------- reactions
+
+
+def reaction_add(*, post: Post, member: Member, emoji: str) -> bool:
+    """React to a post (once per emoji); True when new. Records "reaction_given" for the
+    member and "reaction_received" for the author, once per post, member and emoji even if
+    the reaction is taken back and given again. Nobody reacts to their own post."""
+    if emoji not in Reaction.Emoji.values:
+        raise CommunityError("emoji", _("Choose one of the offered reactions."))
+    if member.workspace_id != post.workspace_id or not space_readable(post.thread.space, member):
+        raise NotFound()
+    if post.hidden_at is not None:
+        raise NotFound()
+    if member.pk == post.author_id:
+        raise CommunityError("emoji", _("You cannot react to your own post."))
+    with transaction.atomic():
+        _reaction, created = Reaction.objects.get_or_create(
+            workspace_id=post.workspace_id, post=post, member=member, emoji=emoji
+        )
+        if created:
+            key = f"{post.pk}:{member.pk}:{emoji}"
+            moment = timezone.now()
+            for kind, who in (("reaction_given", member), ("reaction_received", post.author)):
+                activity_record(
+                    workspace=post.thread.space.workspace,
+                    member=who,
+                    kind=kind,
+                    channel=CHANNEL,
+                    occurred_at=moment,
+                    source=ACTIVITY_SOURCE,
+                    source_id=f"{kind}:{key}",
+                    properties={"post": post.pk, "thread": post.thread_id, "emoji": emoji},
+                )
+    return created
+
+
+def reaction_remove(*, post: Post, member: Member, emoji: str) -> bool:
+    """Take a reaction back; True when there was one."""
+    deleted, _counts = Reaction.objects.filter(post=post, member=member, emoji=emoji).delete()
+    return deleted > 0
+
+
+# --------------------------------------------------------------------------- Q&A
+
+
+def answer_accept(*, thread: Thread, post: Post, actor: Member) -> Thread:
+    """Mark a reply as the accepted answer of a question (the asker, staff or a moderator of
+    the space); records "accepted_answer" for the reply's author unless they asked."""
+    if actor.workspace_id != thread.workspace_id or post.thread_id != thread.pk:
+        raise NotFound()
+    if thread.kind != Thread.Kind.QUESTION:
+        raise CommunityError("thread", _("Only a question has an accepted answer."))
+    if post.number == 1:
+        raise CommunityError("post", _("The question itself cannot be its answer."))
+    if post.hidden_at is not None:
+        raise CommunityError("post", _("A hidden post cannot be the accepted answer."))
+    allowed = (
+        actor.pk == thread.author_id
+        or member_is_staff(actor)
+        or thread.space.moderators.filter(pk=actor.pk).exists()
+    )
+    if not allowed:
+        raise CommunityError(
+            "post", _("Only the person who asked or a moderator can accept an answer.")
+        )
+    with transaction.atomic():
+        Thread.objects.filter(pk=thread.pk).update(accepted_post=post)
+        thread.accepted_post = post
+        if post.author_id != thread.author_id:
+            post.thread = thread
+            _record(
+                post,
+                "accepted_answer",
+                post.author,
+                f"accepted:{thread.pk}:{post.pk}",
+                at=timezone.now(),
+            )
+    return thread
