@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", include("circolo.api.urls")),
     path("hooks/", include("circolo.commerce.hook_urls")),
+    path("c/<slug:slug>/", include("circolo.community.urls")),
     path("", include("circolo.core.urls")),
     path("w/<slug:slug>/", include("circolo.people.urls")),
     path("w/<slug:slug>/", include("circolo.insights.urls")),

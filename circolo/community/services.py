@@ -19,9 +19,11 @@ from django.utils.translation import gettext as _
 
 from circolo.activity.services import activity_record
 from circolo.core.audit import audit_record
-from circolo.core.models import Workspace
+from circolo.core.models import Role, Workspace, WorkspaceRole
+from circolo.core.services import user_has_verified_email
 from circolo.people.models import Member
 from circolo.people.normalise import InputError, normalise_tag
+from circolo.people.services import IdentityIn, MemberAttrs, member_resolve
 
 from .markdown import POST_MAX_CHARS, render
 from .models import Post, PostRevision, Reaction, Space, Thread
@@ -113,6 +115,51 @@ def _segment_rule(raw: dict[str, Any]) -> dict[str, list[str]]:
         raise CommunityError("segment", error.message) from None
     clean_skus = sorted({str(sku).strip()[:100] for sku in skus if str(sku).strip()})
     return {"tags": clean_tags, "skus": clean_skus}
+
+
+# --------------------------------------------------------------------------- members
+
+
+def member_for_user(*, workspace: Workspace, user: Any) -> Member:
+    """The signed-in user's member in this community, joined on first use: their verified
+    email resolves them (so a customer already known from the store keeps their history),
+    they get the workspace's member role if they had none, and a "signup" activity."""
+    existing = Member.objects.filter(
+        workspace=workspace, user=user, merged_into__isnull=True
+    ).first()
+    if existing is not None:
+        return existing
+    verified = user_has_verified_email(user=user, email=user.email)
+    with transaction.atomic():
+        member = member_resolve(
+            workspace=workspace,
+            identities=[
+                IdentityIn(
+                    channel=CHANNEL,
+                    kind="email",
+                    value=user.email,
+                    verified=verified,
+                    source="signup",
+                )
+            ],
+            attrs=MemberAttrs(display_name=user.get_full_name() or user.email.split("@")[0]),
+        ).member
+        if member.user_id is None:
+            Member.objects.filter(pk=member.pk).update(user=user)
+            member.user = user
+        WorkspaceRole.objects.get_or_create(
+            workspace=workspace, user=user, defaults={"role": Role.MEMBER}
+        )
+        activity_record(
+            workspace=workspace,
+            member=member,
+            kind="signup",
+            channel=CHANNEL,
+            occurred_at=timezone.now(),
+            source=ACTIVITY_SOURCE,
+            source_id=f"signup:{member.pk}",
+        )
+    return member
 
 
 # --------------------------------------------------------------------------- threads and posts

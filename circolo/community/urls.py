@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "community"
+
+urlpatterns = [
+    path("", views.community_home, name="home"),
+    path("s/<slug:space_slug>/", views.space_detail, name="space"),
+    path("s/<slug:space_slug>/new/", views.thread_new, name="thread_new"),
+    path("t/<int:thread_id>/", views.thread_detail, name="thread"),
+    path("t/<int:thread_id>/reply/", views.reply_post, name="reply"),
+    path("p/<int:post_id>/react/", views.post_react, name="react"),
+    path("p/<int:post_id>/accept/", views.post_accept, name="accept"),
+]

@@ -1,0 +1,276 @@
+"""The community's public pages, on the brand's own site: /c/<workspace>/...
+
+Visitors read public spaces; signed-in members also members-only spaces and the segments
+they belong to. Anything a viewer may not read is a 404, never a 403, so its existence does
+not leak. Writing needs a sign-in; the first write joins the member to the community.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from circolo.core.models import Workspace
+from circolo.people.models import Member
+
+from .forms import ReplyForm, ThreadForm
+from .models import Post, Reaction, Space, Thread
+from .selectors import member_is_staff, readable_spaces, space_readable, verified_owners
+from .services import (
+    CommunityError,
+    answer_accept,
+    member_for_user,
+    reaction_add,
+    reaction_remove,
+    reply_create,
+    thread_create,
+)
+
+THREADS_PER_PAGE = 30
+POSTS_PER_PAGE = 200
+
+
+def _workspace(slug: str) -> Workspace:
+    workspace = Workspace.objects.filter(slug=slug).first()
+    if workspace is None:
+        raise Http404
+    return workspace
+
+
+def _viewer(request: HttpRequest, workspace: Workspace) -> Member | None:
+    """The signed-in visitor's member; signing in and opening the community joins it."""
+    if not request.user.is_authenticated:
+        return None
+    return member_for_user(workspace=workspace, user=request.user)
+
+
+def _space(workspace: Workspace, space_slug: str, viewer: Member | None) -> Space:
+    space = Space.objects.filter(workspace=workspace, slug=space_slug).first()
+    if space is None or not space_readable(space, viewer):
+        raise Http404
+    return space
+
+
+def _thread(workspace: Workspace, thread_id: int, viewer: Member | None) -> Thread:
+    thread = (
+        Thread.objects.filter(workspace=workspace, pk=thread_id)
+        .select_related("space", "space__parent", "author")
+        .first()
+    )
+    if thread is None or not space_readable(thread.space, viewer):
+        raise Http404
+    if thread.hidden_at is not None and not member_is_staff(viewer):
+        raise Http404
+    return thread
+
+
+def community_home(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace = _workspace(slug)
+    viewer = _viewer(request, workspace)
+    spaces = readable_spaces(workspace.pk, viewer)
+    recent = (
+        Thread.objects.filter(space__in=spaces, hidden_at__isnull=True)
+        .select_related("space", "author")
+        .order_by("-last_posted_at")[:20]
+    )
+    return render(
+        request,
+        "community/home.html",
+        {"community": workspace, "spaces": spaces, "threads": recent, "viewer": viewer},
+    )
+
+
+def space_detail(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse:
+    workspace = _workspace(slug)
+    viewer = _viewer(request, workspace)
+    space = _space(workspace, space_slug, viewer)
+    threads = Thread.objects.filter(space=space).select_related("author")
+    if not member_is_staff(viewer):
+        threads = threads.filter(hidden_at__isnull=True)
+    unanswered = request.GET.get("show") == "unanswered"
+    if unanswered:
+        threads = threads.filter(kind=Thread.Kind.QUESTION, accepted_post__isnull=True)
+    page = Paginator(threads.order_by("-pinned", "-last_posted_at"), THREADS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "community/space.html",
+        {
+            "community": workspace,
+            "space": space,
+            "page": page,
+            "unanswered": unanswered,
+            "viewer": viewer,
+        },
+    )
+
+
+def thread_new(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse:
+    workspace = _workspace(slug)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    viewer = _viewer(request, workspace)
+    space = _space(workspace, space_slug, viewer)
+    form = ThreadForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            member = viewer or member_for_user(workspace=workspace, user=request.user)
+            try:
+                thread = thread_create(
+                    space=space,
+                    author=member,
+                    kind=form.cleaned_data["kind"],
+                    title=form.cleaned_data["title"],
+                    body=form.cleaned_data["body"],
+                    tags=form.tag_list(),
+                    skus=form.sku_list(),
+                )
+            except CommunityError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                return redirect("community:thread", slug=slug, thread_id=thread.pk)
+        status = 400
+    return render(
+        request,
+        "community/thread_new.html",
+        {"community": workspace, "space": space, "form": form, "viewer": viewer},
+        status=status,
+    )
+
+
+def _thread_context(
+    request: HttpRequest, workspace: Workspace, thread: Thread, viewer: Member | None
+) -> dict[str, Any]:
+    """Everything the thread page shows, in a fixed number of queries whatever the replies."""
+    staff_viewer = member_is_staff(viewer)
+    posts_query = Post.objects.filter(thread=thread).select_related("author").order_by("number")
+    if not staff_viewer:
+        posts_query = posts_query.filter(hidden_at__isnull=True)
+    page = Paginator(posts_query, POSTS_PER_PAGE).get_page(request.GET.get("page"))
+    posts = list(page.object_list)
+    ids = [post.pk for post in posts]
+    counts: dict[int, dict[str, int]] = {}
+    for post_id, emoji, n in (
+        Reaction.objects.filter(post_id__in=ids)
+        .values_list("post_id", "emoji")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        counts.setdefault(post_id, {})[emoji] = n
+    mine: set[tuple[int, str]] = set()
+    if viewer is not None:
+        mine = set(
+            Reaction.objects.filter(post_id__in=ids, member=viewer).values_list("post_id", "emoji")
+        )
+    owners = verified_owners(thread, {post.author_id for post in posts})
+    can_accept = viewer is not None and (
+        viewer.pk == thread.author_id
+        or staff_viewer
+        or thread.space.moderators.filter(pk=viewer.pk).exists()
+    )
+    rows = [
+        {
+            "post": post,
+            "owner": post.author_id in owners,
+            "accepted": post.pk == thread.accepted_post_id,
+            "reactions": [
+                {
+                    "emoji": value,
+                    "label": label,
+                    "count": counts.get(post.pk, {}).get(value, 0),
+                    "mine": (post.pk, value) in mine,
+                }
+                for value, label in Reaction.Emoji.choices
+            ],
+        }
+        for post in posts
+    ]
+    return {
+        "community": workspace,
+        "thread": thread,
+        "space": thread.space,
+        "rows": rows,
+        "page": page,
+        "viewer": viewer,
+        "can_accept": can_accept and thread.kind == Thread.Kind.QUESTION,
+        "reply_form": ReplyForm(),
+    }
+
+
+def thread_detail(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
+    workspace = _workspace(slug)
+    viewer = _viewer(request, workspace)
+    thread = _thread(workspace, thread_id, viewer)
+    return render(
+        request, "community/thread.html", _thread_context(request, workspace, thread, viewer)
+    )
+
+
+@require_POST
+def reply_post(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
+    workspace = _workspace(slug)
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("community:thread", args=[slug, thread_id]))
+    viewer = _viewer(request, workspace)
+    thread = _thread(workspace, thread_id, viewer)
+    form = ReplyForm(request.POST)
+    if form.is_valid():
+        member = viewer or member_for_user(workspace=workspace, user=request.user)
+        try:
+            post = reply_create(thread=thread, author=member, body=form.cleaned_data["body"])
+        except CommunityError as error:
+            form.add_error("body", error.message)
+        else:
+            url = reverse("community:thread", args=[slug, thread.pk])
+            return redirect(f"{url}#post-{post.number}")
+    context = _thread_context(request, workspace, thread, viewer)
+    context["reply_form"] = form
+    return render(request, "community/thread.html", context, status=400)
+
+
+@require_POST
+def post_react(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
+    workspace = _workspace(slug)
+    if not request.user.is_authenticated:
+        raise Http404
+    viewer = _viewer(request, workspace)
+    post = Post.objects.filter(workspace=workspace, pk=post_id).select_related("thread").first()
+    if post is None:
+        raise Http404
+    thread = _thread(workspace, post.thread_id, viewer)
+    member = viewer or member_for_user(workspace=workspace, user=request.user)
+    emoji = request.POST.get("emoji", "")
+    try:
+        if Reaction.objects.filter(post=post, member=member, emoji=emoji).exists():
+            reaction_remove(post=post, member=member, emoji=emoji)
+        else:
+            reaction_add(post=post, member=member, emoji=emoji)
+    except CommunityError as error:
+        return HttpResponse(error.message, status=400)
+    return redirect(f"{reverse('community:thread', args=[slug, thread.pk])}#post-{post.number}")
+
+
+@require_POST
+def post_accept(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
+    workspace = _workspace(slug)
+    viewer = _viewer(request, workspace)
+    if viewer is None:
+        raise Http404
+    post = Post.objects.filter(workspace=workspace, pk=post_id).first()
+    if post is None:
+        raise Http404
+    thread = _thread(workspace, post.thread_id, viewer)
+    try:
+        answer_accept(thread=thread, post=post, actor=viewer)
+    except CommunityError as error:
+        return HttpResponse(error.message, status=400)
+    return redirect(f"{reverse('community:thread', args=[slug, thread.pk])}#post-{post.number}")
