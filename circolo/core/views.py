@@ -145,8 +145,10 @@ def workspace_create_view(request: HttpRequest) -> HttpResponse:
 def _team_rows(request: WorkspaceRequest) -> list[dict[str, Any]]:
     actor_role = request.workspace_role
     grantable = _grantable(actor_role)
+    # The team: community members (role "member") are many and listed with the members.
     memberships = (
         WorkspaceRole.objects.filter(workspace=request.workspace)
+        .exclude(role=Role.MEMBER)
         .select_related("user")
         .order_by("user__email")
     )

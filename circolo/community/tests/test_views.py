@@ -156,3 +156,12 @@ def test_thread_page_queries_do_not_grow_with_replies(client, workspace, spaces)
 def test_pages_speak_the_visitors_language(client, workspace, spaces, language, expected):
     page = client.get(f"/c/{workspace.slug}/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
     assert expected in page
+
+
+def test_community_members_are_not_listed_as_the_team(workspace, spaces, owner, settings):
+    settings.CIRCOLO_MFA_ENFORCE = False
+    signed_in("joiner@example.com").get(f"/c/{workspace.slug}/")
+    assert WorkspaceRole.objects.filter(workspace=workspace, role=Role.MEMBER).count() == 1
+    settings_page = owner.client.get(f"/w/{workspace.slug}/settings/").content.decode()
+    assert "joiner@example.com" not in settings_page
+    assert owner.user.email in settings_page
