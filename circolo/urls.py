@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("w/<slug:slug>/", include("circolo.people.urls")),
     path("w/<slug:slug>/", include("circolo.insights.urls")),
     path("w/<slug:slug>/", include("circolo.commerce.urls")),
+    path("w/<slug:slug>/", include("circolo.community.staff_urls")),
 ]
 if settings.DEBUG:
     urlpatterns.extend(static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT))

@@ -23,6 +23,7 @@ class Perm(StrEnum):
     VIEW_STORES = "view_stores"
     MANAGE_STORES = "manage_stores"
     PRIVACY_REQUESTS = "privacy_requests"
+    MANAGE_COMMUNITY = "manage_community"
     DELETE_WORKSPACE = "delete_workspace"
 
 
