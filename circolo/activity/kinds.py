@@ -47,6 +47,7 @@ KINDS: dict[str, ActivityKind] = {
         ActivityKind("support_message", _("Support message"), 2),
         ActivityKind("mention", _("Mention"), 1),
         ActivityKind("signup", _("Sign-up"), 1),
+        ActivityKind("flag", _("Flag"), 0),
     )
 }
 

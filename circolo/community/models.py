@@ -147,3 +147,34 @@ class Reaction(models.Model):
                 fields=["post", "member", "emoji"], name="uniq_reaction_per_member"
             ),
         ]
+
+
+class Flag(models.Model):
+    """A member's report that a post breaks the rules. Enough open flags hide the post until
+    a moderator decides; flags are visible to moderators only."""
+
+    class Reason(models.TextChoices):
+        SPAM = "spam", _("Spam or advertising")
+        OFFENSIVE = "offensive", _("Rude or offensive")
+        OFF_TOPIC = "off_topic", _("Off topic")
+        OTHER = "other", _("Something else")
+
+    class Outcome(models.TextChoices):
+        OPEN = "open", _("Waiting for a moderator")
+        UPHELD = "upheld", _("Upheld: the post stays hidden")
+        DISMISSED = "dismissed", _("Dismissed: the post is shown")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="flags")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    note = models.CharField(max_length=500, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["post", "member"], name="uniq_flag_per_member"),
+        ]
+        indexes = [models.Index(fields=["workspace", "outcome"], name="flag_ws_outcome")]

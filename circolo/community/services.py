@@ -26,13 +26,15 @@ from circolo.people.normalise import InputError, normalise_tag
 from circolo.people.services import IdentityIn, MemberAttrs, member_resolve
 
 from .markdown import POST_MAX_CHARS, render
-from .models import Post, PostRevision, Reaction, Space, Thread
+from .models import Flag, Post, PostRevision, Reaction, Space, Thread
 from .selectors import member_is_staff, space_readable
 
 ACTIVITY_SOURCE = "community"
 CHANNEL = "community"
 TITLE_MAX = 200
 TAGS_MAX = 5
+# Open flags from different members that hide a post until a moderator decides.
+FLAGS_TO_HIDE = 3
 SKUS_MAX = 10
 
 
@@ -435,3 +437,81 @@ def answer_accept(*, thread: Thread, post: Post, actor: Member) -> Thread:
                 at=timezone.now(),
             )
     return thread
+
+
+# --------------------------------------------------------------------------- moderation
+
+
+def _moderates(member: Member, space: Space) -> bool:
+    return member_is_staff(member) or space.moderators.filter(pk=member.pk).exists()
+
+
+def post_flag(*, post: Post, member: Member, reason: str, note: str = "") -> Flag:
+    """Report a post. A moderator's flag, or FLAGS_TO_HIDE members' flags, hide it until a
+    moderator decides. Flagging twice changes nothing; nobody flags their own post."""
+    if reason not in Flag.Reason.values:
+        raise CommunityError("reason", _("Choose why you are flagging this post."))
+    if member.workspace_id != post.workspace_id or not space_readable(post.thread.space, member):
+        raise NotFound()
+    if member.pk == post.author_id:
+        raise CommunityError("reason", _("You cannot flag your own post."))
+    with transaction.atomic():
+        flag, created = Flag.objects.get_or_create(
+            workspace_id=post.workspace_id,
+            post=post,
+            member=member,
+            defaults={"reason": reason, "note": str(note).strip()[:500]},
+        )
+        if not created:
+            return flag
+        activity_record(
+            workspace=post.thread.space.workspace,
+            member=member,
+            kind="flag",
+            channel=CHANNEL,
+            occurred_at=timezone.now(),
+            source=ACTIVITY_SOURCE,
+            source_id=f"flag:{flag.pk}",
+            properties={"post": post.pk, "reason": reason},
+        )
+        open_flags = Flag.objects.filter(post=post, outcome=Flag.Outcome.OPEN).count()
+        if post.hidden_at is None and (
+            open_flags >= FLAGS_TO_HIDE or _moderates(member, post.thread.space)
+        ):
+            post.hidden_at = timezone.now()
+            post.hidden_reason = "flagged"
+            post.save(update_fields=["hidden_at", "hidden_reason"])
+    return flag
+
+
+def post_moderate(*, post: Post, moderator: Member, action: str, reason: str = "") -> Post:
+    """A moderator's decision on a post: "hide" (flags upheld) or "show" (flags dismissed).
+    Audited with the reason; the post's author is never told who flagged."""
+    if moderator.workspace_id != post.workspace_id:
+        raise NotFound()
+    if not _moderates(moderator, post.thread.space):
+        raise CommunityError("action", _("Only a moderator can do this."))
+    if action not in ("hide", "show"):
+        raise CommunityError("action", _("Choose to hide or to show the post."))
+    now = timezone.now()
+    with transaction.atomic():
+        if action == "hide":
+            post.hidden_at = post.hidden_at or now
+            post.hidden_reason = str(reason).strip()[:200] or "moderator"
+            outcome = Flag.Outcome.UPHELD
+        else:
+            post.hidden_at = None
+            post.hidden_reason = ""
+            outcome = Flag.Outcome.DISMISSED
+        post.save(update_fields=["hidden_at", "hidden_reason"])
+        Flag.objects.filter(post=post, outcome=Flag.Outcome.OPEN).update(
+            outcome=outcome, decided_at=now
+        )
+        audit_record(
+            workspace=post.thread.space.workspace,
+            actor=moderator.user,
+            action=f"post.{action}",
+            target=post,
+            data={"thread": post.thread_id, "number": post.number, "reason": reason[:200]},
+        )
+    return post

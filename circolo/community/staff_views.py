@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,8 +11,8 @@ from circolo.core.permissions import Perm, has_perm
 from circolo.core.web import WorkspaceRequest, workspace_view
 
 from .forms import SpaceForm
-from .models import Space, Thread
-from .services import CommunityError, space_create
+from .models import Flag, Post, Space, Thread
+from .services import CommunityError, member_for_user, post_moderate, space_create
 
 
 @workspace_view(Perm.VIEW_MEMBERS)
@@ -70,4 +70,46 @@ def space_list(request: WorkspaceRequest) -> HttpResponse:
             "form": form,
         },
         status=status,
+    )
+
+
+@workspace_view(Perm.MODERATE_COMMUNITY)
+def moderation_queue(request: WorkspaceRequest) -> HttpResponse:
+    """Posts waiting for a decision (open flags) and posts hidden, with their flags."""
+    if request.method == "POST":
+        post = Post.objects.filter(
+            workspace=request.workspace, pk=request.POST.get("post", "0") or 0
+        ).first()
+        if post is None:
+            return HttpResponse(status=404)
+        moderator = member_for_user(workspace=request.workspace, user=request.user)
+        try:
+            post_moderate(
+                post=post,
+                moderator=moderator,
+                action=request.POST.get("action", ""),
+                reason=request.POST.get("reason", ""),
+            )
+        except CommunityError as error:
+            return HttpResponse(error.message, status=400)
+        return redirect(reverse("community_staff:moderation", args=[request.workspace.slug]))
+    flagged = Flag.objects.filter(workspace=request.workspace, outcome=Flag.Outcome.OPEN).values(
+        "post_id"
+    )
+    posts = list(
+        Post.objects.filter(workspace=request.workspace)
+        .filter(Q(pk__in=flagged) | Q(hidden_at__isnull=False))
+        .select_related("author", "thread", "thread__space")
+        .order_by("-hidden_at", "-created_at")[:100]
+    )
+    flags: dict[int, list[Flag]] = {}
+    for flag in Flag.objects.filter(post__in=posts).select_related("member").order_by("pk"):
+        flags.setdefault(flag.post_id, []).append(flag)
+    return render(
+        request,
+        "community/moderation.html",
+        {
+            "workspace": request.workspace,
+            "rows": [{"post": post, "flags": flags.get(post.pk, [])} for post in posts],
+        },
     )

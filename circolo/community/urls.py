@@ -12,4 +12,5 @@ urlpatterns = [
     path("t/<int:thread_id>/reply/", views.reply_post, name="reply"),
     path("p/<int:post_id>/react/", views.post_react, name="react"),
     path("p/<int:post_id>/accept/", views.post_accept, name="accept"),
+    path("p/<int:post_id>/flag/", views.post_flag_view, name="flag"),
 ]

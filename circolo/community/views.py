@@ -9,24 +9,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from circolo.core.models import Workspace
 from circolo.people.models import Member
 
 from .forms import ReplyForm, ThreadForm
-from .models import Post, Reaction, Space, Thread
+from .models import Flag, Post, Reaction, Space, Thread
 from .selectors import member_is_staff, readable_spaces, space_readable, verified_owners
 from .services import (
     CommunityError,
     answer_accept,
     member_for_user,
+    post_flag,
     reaction_add,
     reaction_remove,
     reply_create,
@@ -202,6 +205,8 @@ def _thread_context(
         "page": page,
         "viewer": viewer,
         "can_accept": can_accept and thread.kind == Thread.Kind.QUESTION,
+        "staff_viewer": staff_viewer,
+        "flag_reasons": Flag.Reason.choices,
         "reply_form": ReplyForm(),
     }
 
@@ -273,4 +278,27 @@ def post_accept(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
         answer_accept(thread=thread, post=post, actor=viewer)
     except CommunityError as error:
         return HttpResponse(error.message, status=400)
+    return redirect(f"{reverse('community:thread', args=[slug, thread.pk])}#post-{post.number}")
+
+
+@require_POST
+def post_flag_view(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
+    workspace = _workspace(slug)
+    viewer = _viewer(request, workspace)
+    if viewer is None:
+        raise Http404
+    post = Post.objects.filter(workspace=workspace, pk=post_id).first()
+    if post is None or post.hidden_at is not None:
+        raise Http404
+    thread = _thread(workspace, post.thread_id, viewer)
+    try:
+        post_flag(
+            post=post,
+            member=viewer,
+            reason=request.POST.get("reason", ""),
+            note=request.POST.get("note", ""),
+        )
+    except CommunityError as error:
+        return HttpResponse(error.message, status=400)
+    messages.success(request, _("Thank you: the moderators will look at this post."))
     return redirect(f"{reverse('community:thread', args=[slug, thread.pk])}#post-{post.number}")

@@ -24,6 +24,7 @@ class Perm(StrEnum):
     MANAGE_STORES = "manage_stores"
     PRIVACY_REQUESTS = "privacy_requests"
     MANAGE_COMMUNITY = "manage_community"
+    MODERATE_COMMUNITY = "moderate_community"
     DELETE_WORKSPACE = "delete_workspace"
 
 
@@ -32,7 +33,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     Role.OWNER: frozenset(Perm),
     Role.MANAGER: frozenset(set(Perm) - {Perm.DELETE_WORKSPACE}),
     Role.MODERATOR: frozenset(
-        _STAFF_READ | {Perm.EDIT_MEMBERS, Perm.MERGE_MEMBERS, Perm.RECORD_ACTIVITY}
+        _STAFF_READ
+        | {
+            Perm.EDIT_MEMBERS,
+            Perm.MERGE_MEMBERS,
+            Perm.RECORD_ACTIVITY,
+            Perm.MODERATE_COMMUNITY,
+        }
     ),
     Role.ANALYST: frozenset(_STAFF_READ | {Perm.EXPORT_MEMBERS}),
     Role.MEMBER: frozenset(),
