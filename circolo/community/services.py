@@ -362,7 +362,7 @@ def post_edit(*, post: Post, editor: Member, body: str, now: dt.datetime | None 
 # --------------------------------------------------------------------------- reactions
 
 
-def reaction_add(*, post: Post, member: Member, emoji: str) -> bool:
+def reaction_add(*, post: Post, member: Member, emoji: str, now: dt.datetime | None = None) -> bool:
     """React to a post (once per emoji); True when new. Records "reaction_given" for the
     member and "reaction_received" for the author, once per post, member and emoji even if
     the reaction is taken back and given again. Nobody reacts to their own post."""
@@ -380,7 +380,7 @@ def reaction_add(*, post: Post, member: Member, emoji: str) -> bool:
         )
         if created:
             key = f"{post.pk}:{member.pk}:{emoji}"
-            moment = timezone.now()
+            moment = now or timezone.now()
             for kind, who in (("reaction_given", member), ("reaction_received", post.author)):
                 activity_record(
                     workspace=post.thread.space.workspace,
@@ -404,7 +404,9 @@ def reaction_remove(*, post: Post, member: Member, emoji: str) -> bool:
 # --------------------------------------------------------------------------- Q&A
 
 
-def answer_accept(*, thread: Thread, post: Post, actor: Member) -> Thread:
+def answer_accept(
+    *, thread: Thread, post: Post, actor: Member, now: dt.datetime | None = None
+) -> Thread:
     """Mark a reply as the accepted answer of a question (the asker, staff or a moderator of
     the space); records "accepted_answer" for the reply's author unless they asked."""
     if actor.workspace_id != thread.workspace_id or post.thread_id != thread.pk:
@@ -434,7 +436,7 @@ def answer_accept(*, thread: Thread, post: Post, actor: Member) -> Thread:
                 "accepted_answer",
                 post.author,
                 f"accepted:{thread.pk}:{post.pk}",
-                at=timezone.now(),
+                at=now or timezone.now(),
             )
     return thread
 

@@ -42,6 +42,7 @@ from circolo.activity.services import (
 )
 from circolo.core.models import Workspace
 from circolo.demo import texts
+from circolo.demo.community import demo_community_ensure
 from circolo.demo.shop import (
     SALE_KINDS,
     Sale,
@@ -112,6 +113,7 @@ class DemoSummary:
     seconds: float
     orders: int = 0  # orders imported into the demo store (with their refunds)
     refunds: int = 0
+    threads: int = 0  # community threads written (with replies, reactions, answers)
 
 
 @dataclass
@@ -593,6 +595,7 @@ def demo_generate(
         activities=activities,
     )
     report(PHASE_ORDERS, 1, 1)
+    threads = demo_community_ensure(workspace=workspace, seed=seed, now=world.now)
     return DemoSummary(
         workspace_id=workspace.pk,
         members=len(world.people),
@@ -607,6 +610,7 @@ def demo_generate(
         seconds=time.perf_counter() - started,
         orders=orders,
         refunds=refunds,
+        threads=threads,
     )
 
 

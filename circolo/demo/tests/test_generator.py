@@ -40,7 +40,8 @@ SMALL = {"members": 60, "activities": 600, "seed": 11, "now": NOW}
 
 
 def _activity_rows(workspace):
-    # Commerce source ids and properties name the store row: compare without it.
+    # Commerce source ids and properties name the store row, community ones the thread and
+    # post rows: compare without them.
     return sorted(
         (
             a.source_id.split(":", 1)[-1] if a.source == "commerce" else a.source_id,
@@ -49,7 +50,9 @@ def _activity_rows(workspace):
             a.occurred_at,
             json.dumps({k: v for k, v in a.properties.items() if k != "store"}, sort_keys=True),
         )
-        for a in Activity.objects.filter(workspace=workspace)
+        if a.source != "community"
+        else (a.source, a.kind, a.channel, a.occurred_at, a.member.display_name)
+        for a in Activity.objects.filter(workspace=workspace).select_related("member")
     )
 
 
@@ -120,7 +123,9 @@ def test_small_store_has_every_kind_of_thing(workspace):
 @pytest.mark.django_db
 def test_properties_are_short_texts_in_the_members_language(workspace):
     demo_generate(workspace=workspace, **SMALL)
-    posts = Activity.objects.filter(workspace=workspace, kind="post").select_related("member")
+    posts = Activity.objects.filter(workspace=workspace, kind="post", source="demo").select_related(
+        "member"
+    )
     assert posts
     for post in posts:
         language = post.member.languages[0]
@@ -268,3 +273,18 @@ def test_any_world_is_valid_and_repeatable(seed, members, activities, months):
         assert 0 <= at <= world.window + 1e-6
         assert 0 < len(channel) <= 40
         assert len(json.dumps(props, ensure_ascii=False).encode()) < 2_000
+
+
+@pytest.mark.django_db
+def test_the_community_has_spaces_threads_and_answers_once(workspace):
+    from circolo.community.models import Post, Space, Thread
+
+    summary = demo_generate(workspace=workspace, **SMALL)
+    assert summary.threads == Thread.objects.filter(workspace=workspace).count() > 0
+    assert Space.objects.filter(workspace=workspace, visibility="segment").exists()
+    languages = set(Thread.objects.filter(workspace=workspace).values_list("language", flat=True))
+    assert languages <= set(texts.LANGUAGES) and len(languages) >= 2
+    posts = Post.objects.filter(workspace=workspace).count()
+    assert Activity.objects.filter(workspace=workspace, source="community").exists()
+    again = demo_generate(workspace=workspace, **SMALL)
+    assert again.threads == 0 and Post.objects.filter(workspace=workspace).count() == posts

@@ -152,7 +152,9 @@ class Command(BaseCommand):
             f"    {summary.activities_created:,} new activities of {len(summary.kinds)} kind(s)"
             f" ({summary.activities_duplicate:,} already there)\n"
             f"    {summary.orders:,} orders and {summary.refunds:,} refunds imported into the"
-            f" shop from CSV, in {summary.seconds:.1f} s in all"
+            f" shop from CSV\n"
+            f"    {summary.threads:,} community threads with replies, in"
+            f" {summary.seconds:.1f} s in all"
         )
 
     def _print_logins(
