@@ -575,8 +575,11 @@ def _name_reasons(
     city = name_key(member.city)
     found: list[tuple[Member, Reason]] = []
     for candidate in candidates:
+        # The detail names the older of the two, so that the same fact found from either
+        # side is one reason, not two (the suggestion's score counts each reason once).
+        older = candidate if candidate.pk < member.pk else member
         if city and name_key(candidate.city) == city:
-            detail = f"{candidate.display_name}, {candidate.city}"
+            detail = f"{older.display_name}, {older.city}"
             found.append((candidate, {"code": MergeReason.SAME_NAME_CITY.value, "detail": detail}))
         shared = sorted(
             {
@@ -587,7 +590,7 @@ def _name_reasons(
             }
         )
         if shared:
-            detail = f"{candidate.display_name}, {shared[0]}@…"
+            detail = f"{older.display_name}, {shared[0]}@…"
             found.append(
                 (candidate, {"code": MergeReason.SAME_NAME_EMAIL_LOCAL.value, "detail": detail})
             )

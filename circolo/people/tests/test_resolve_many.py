@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -98,9 +98,25 @@ def _state(workspace: Workspace) -> dict[str, Any]:
     return {"members": members, "suggestions": suggestions}
 
 
+def _p(email=None, phone=None, id=None, name="", city=""):
+    return {"email": email, "phone": phone, "id": id, "verified": False, "name": name,
+            "city": city, "languages": []}  # fmt: skip
+
+
 @given(
     before=st.lists(person, max_size=4),
     batch=st.lists(person, min_size=1, max_size=10),
+)
+# Found by hypothesis: a namesake pair seen from both sides (a returning record names the
+# first member after the second was created) must count as one reason, not two.
+@example(
+    before=[],
+    batch=[
+        _p(phone="+393339876543"),
+        _p(phone="+393339876543", name="Ada Rossi", city="Milano"),
+        _p(id="c-1", name="ada rossi", city="Milano"),
+        _p(email="ada@example.com", id="c-1"),
+    ],
 )
 @hypothesis_settings(
     max_examples=60,
