@@ -572,7 +572,9 @@ def demo_generate(
         members=members,
         activities=activities,
         months=months,
-        now=(now or timezone.now()).astimezone(dt.UTC),
+        # The demo's clock is the start of the hour: events, attendance and the plan's
+        # calendar follow it, so two runs within the hour make the very same store.
+        now=(now or timezone.now()).astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0),
         store_channel=store.channel,
     )
     world.make_people()
