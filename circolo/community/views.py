@@ -7,6 +7,7 @@ not leak. Writing needs a sign-in; the first write joins the member to the commu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -242,63 +243,58 @@ def reply_post(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
     return render(request, "community/thread.html", context, status=400)
 
 
-@require_POST
-def post_react(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
+def _post_action(
+    request: HttpRequest, slug: str, post_id: int, act: Callable[[Post, Thread, Member], None]
+) -> HttpResponse:
+    """A signed-in member's action on a post they can see; back to the post afterwards, or
+    400 with the reason the action was refused."""
     workspace = _workspace(slug)
-    if not request.user.is_authenticated:
-        raise Http404
     viewer = _viewer(request, workspace)
-    post = Post.objects.filter(workspace=workspace, pk=post_id).select_related("thread").first()
+    if viewer is None:
+        raise Http404
+    post = Post.objects.filter(workspace=workspace, pk=post_id).first()
     if post is None:
         raise Http404
     thread = _thread(workspace, post.thread_id, viewer)
-    member = viewer or member_for_user(workspace=workspace, user=request.user)
-    emoji = request.POST.get("emoji", "")
+    if post.hidden_at is not None and not member_is_staff(viewer):
+        raise Http404
     try:
+        act(post, thread, viewer)
+    except CommunityError as error:
+        return HttpResponse(error.message, status=400)
+    return redirect(f"{reverse('community:thread', args=[slug, thread.pk])}#post-{post.number}")
+
+
+@require_POST
+def post_react(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
+    emoji = request.POST.get("emoji", "")
+
+    def toggle(post: Post, _thread: Thread, member: Member) -> None:
         if Reaction.objects.filter(post=post, member=member, emoji=emoji).exists():
             reaction_remove(post=post, member=member, emoji=emoji)
         else:
             reaction_add(post=post, member=member, emoji=emoji)
-    except CommunityError as error:
-        return HttpResponse(error.message, status=400)
-    return redirect(f"{reverse('community:thread', args=[slug, thread.pk])}#post-{post.number}")
+
+    return _post_action(request, slug, post_id, toggle)
 
 
 @require_POST
 def post_accept(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
-    workspace = _workspace(slug)
-    viewer = _viewer(request, workspace)
-    if viewer is None:
-        raise Http404
-    post = Post.objects.filter(workspace=workspace, pk=post_id).first()
-    if post is None:
-        raise Http404
-    thread = _thread(workspace, post.thread_id, viewer)
-    try:
-        answer_accept(thread=thread, post=post, actor=viewer)
-    except CommunityError as error:
-        return HttpResponse(error.message, status=400)
-    return redirect(f"{reverse('community:thread', args=[slug, thread.pk])}#post-{post.number}")
+    def accept(post: Post, thread: Thread, member: Member) -> None:
+        answer_accept(thread=thread, post=post, actor=member)
+
+    return _post_action(request, slug, post_id, accept)
 
 
 @require_POST
 def post_flag_view(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
-    workspace = _workspace(slug)
-    viewer = _viewer(request, workspace)
-    if viewer is None:
-        raise Http404
-    post = Post.objects.filter(workspace=workspace, pk=post_id).first()
-    if post is None or post.hidden_at is not None:
-        raise Http404
-    thread = _thread(workspace, post.thread_id, viewer)
-    try:
+    def flag(post: Post, _thread: Thread, member: Member) -> None:
         post_flag(
             post=post,
-            member=viewer,
+            member=member,
             reason=request.POST.get("reason", ""),
             note=request.POST.get("note", ""),
         )
-    except CommunityError as error:
-        return HttpResponse(error.message, status=400)
-    messages.success(request, _("Thank you: the moderators will look at this post."))
-    return redirect(f"{reverse('community:thread', args=[slug, thread.pk])}#post-{post.number}")
+        messages.success(request, _("Thank you: the moderators will look at this post."))
+
+    return _post_action(request, slug, post_id, flag)
