@@ -13,4 +13,5 @@ urlpatterns = [
     path("p/<int:post_id>/react/", views.post_react, name="react"),
     path("p/<int:post_id>/accept/", views.post_accept, name="accept"),
     path("p/<int:post_id>/flag/", views.post_flag_view, name="flag"),
+    path("p/<int:post_id>/edit/", views.post_edit_view, name="edit"),
 ]

@@ -30,6 +30,7 @@ from .services import (
     CommunityError,
     answer_accept,
     member_for_user,
+    post_edit,
     post_flag,
     reaction_add,
     reaction_remove,
@@ -298,3 +299,36 @@ def post_flag_view(request: HttpRequest, slug: str, post_id: int) -> HttpRespons
         messages.success(request, _("Thank you: the moderators will look at this post."))
 
     return _post_action(request, slug, post_id, flag)
+
+
+def post_edit_view(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
+    """Edit a post's text (its author, staff or the space's moderators); the earlier text is
+    kept in the post's history."""
+    workspace = _workspace(slug)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    viewer = _viewer(request, workspace)
+    post = Post.objects.filter(workspace=workspace, pk=post_id).select_related("thread").first()
+    if post is None or viewer is None:
+        raise Http404
+    thread = _thread(workspace, post.thread_id, viewer)
+    if post.hidden_at is not None and not member_is_staff(viewer):
+        raise Http404
+    form = ReplyForm(request.POST or None, initial={"body": post.body})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                post_edit(post=post, editor=viewer, body=form.cleaned_data["body"])
+            except CommunityError as error:
+                form.add_error("body", error.message)
+            else:
+                url = reverse("community:thread", args=[slug, thread.pk])
+                return redirect(f"{url}#post-{post.number}")
+        status = 400
+    return render(
+        request,
+        "community/post_edit.html",
+        {"community": workspace, "thread": thread, "post": post, "form": form},
+        status=status,
+    )

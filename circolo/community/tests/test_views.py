@@ -165,3 +165,24 @@ def test_community_members_are_not_listed_as_the_team(workspace, spaces, owner, 
     settings_page = owner.client.get(f"/w/{workspace.slug}/settings/").content.decode()
     assert "joiner@example.com" not in settings_page
     assert owner.user.email in settings_page
+
+
+def test_the_author_edits_a_post_and_others_cannot(workspace, spaces) -> None:
+    author = signed_in("giulia@example.com")
+    author.post(
+        f"/c/{workspace.slug}/s/domande/new/",
+        {"kind": "discussion", "title": "Moka", "body": "first text"},
+    )
+    post = Post.objects.get()
+    edit = f"/c/{workspace.slug}/p/{post.pk}/edit/"
+    assert "first text" in author.get(edit).content.decode()
+    assert author.post(edit, {"body": ""}).status_code == 400
+    assert author.post(edit, {"body": "second **text**"}).status_code == 302
+    post.refresh_from_db()
+    assert post.body == "second **text**" and "<strong>text</strong>" in post.html
+    assert post.revisions.get().body == "first text"
+    other = signed_in("marco@example.com")
+    response = other.post(edit, {"body": "vandal"})
+    assert response.status_code == 400 and "Only the author" in response.content.decode()
+    post.refresh_from_db()
+    assert post.body == "second **text**"
