@@ -33,6 +33,11 @@ ACTIVITY_SOURCE = "community"
 CHANNEL = "community"
 TITLE_MAX = 200
 TAGS_MAX = 5
+# Posting limits for members who are not on the team: seconds between two posts, and posts
+# (threads and replies) per rolling day. Trust levels will raise them for proven members.
+POST_INTERVAL_SECONDS = 15
+POSTS_PER_DAY = 50
+THREADS_PER_DAY = 10
 # Open flags from different members that hide a post until a moderator decides.
 FLAGS_TO_HIDE = 3
 SKUS_MAX = 10
@@ -45,6 +50,19 @@ class CommunityError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class RateLimited(CommunityError):
+    """Too many posts too fast: `retry_after` seconds until the next one is accepted."""
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = max(1, -(-retry_after // 60))
+        super().__init__(
+            "body",
+            _("You are posting faster than the community allows: try again in %(n)d minute(s).")
+            % {"n": minutes},
+        )
+        self.retry_after = retry_after
 
 
 class NotFound(CommunityError):
@@ -181,6 +199,31 @@ def _author_check(space: Space, author: Member) -> bool:
     return staff
 
 
+def _rate_check(author: Member, *, thread: bool, now: dt.datetime) -> None:
+    """RateLimited when the author (not on the team) posts too fast or too much today."""
+    recent = Post.objects.filter(
+        workspace_id=author.workspace_id,
+        author=author,
+        created_at__gt=now - dt.timedelta(days=1),
+        created_at__lte=now,
+    )
+    last = recent.order_by("-created_at").values_list("created_at", flat=True).first()
+    if last is not None and (now - last).total_seconds() < POST_INTERVAL_SECONDS:
+        raise RateLimited(POST_INTERVAL_SECONDS - int((now - last).total_seconds()))
+    limit, counted = (
+        (THREADS_PER_DAY, recent.filter(number=1))
+        if thread
+        else (
+            POSTS_PER_DAY,
+            recent,
+        )
+    )
+    times = list(counted.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+    if len(times) >= limit:
+        # The oldest of the day's last `limit` posts leaves the window first.
+        raise RateLimited(int((times[-1] + dt.timedelta(days=1) - now).total_seconds()) + 1)
+
+
 def _body(body: str) -> str:
     text = str(body).strip()
     if not text:
@@ -261,6 +304,8 @@ def thread_create(
         raise CommunityError("kind", _("Choose a discussion or a question."))
     text = _body(body)
     moment = now or timezone.now()
+    if not staff:
+        _rate_check(author, thread=True, now=moment)
     with transaction.atomic():
         thread = Thread.objects.create(
             workspace_id=space.workspace_id,
@@ -299,6 +344,8 @@ def reply_create(
         raise CommunityError("thread", _("This thread is closed to new replies."))
     text = _body(body)
     moment = now or timezone.now()
+    if not staff:
+        _rate_check(author, thread=False, now=moment)
     for _attempt in range(3):
         try:
             with transaction.atomic():

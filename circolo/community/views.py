@@ -28,6 +28,7 @@ from .models import Flag, Post, Reaction, Space, Thread
 from .selectors import member_is_staff, readable_spaces, space_readable, verified_owners
 from .services import (
     CommunityError,
+    RateLimited,
     answer_accept,
     member_for_user,
     post_edit,
@@ -139,6 +140,16 @@ def thread_new(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse
                     tags=form.tag_list(),
                     skus=form.sku_list(),
                 )
+            except RateLimited as error:
+                form.add_error(None, error.message)
+                response = render(
+                    request,
+                    "community/thread_new.html",
+                    {"community": workspace, "space": space, "form": form, "viewer": viewer},
+                    status=429,
+                )
+                response["Retry-After"] = str(error.retry_after)
+                return response
             except CommunityError as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
@@ -232,8 +243,12 @@ def reply_post(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
     form = ReplyForm(request.POST)
     if form.is_valid():
         member = viewer or member_for_user(workspace=workspace, user=request.user)
+        retry_after = None
         try:
             post = reply_create(thread=thread, author=member, body=form.cleaned_data["body"])
+        except RateLimited as error:
+            form.add_error("body", error.message)
+            retry_after = error.retry_after
         except CommunityError as error:
             form.add_error("body", error.message)
         else:
@@ -241,6 +256,10 @@ def reply_post(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
             return redirect(f"{url}#post-{post.number}")
     context = _thread_context(request, workspace, thread, viewer)
     context["reply_form"] = form
+    if form.is_bound and retry_after is not None:
+        response = render(request, "community/thread.html", context, status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
     return render(request, "community/thread.html", context, status=400)
 
 

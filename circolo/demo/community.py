@@ -15,6 +15,7 @@ from django.db import transaction
 
 from circolo.community.models import Space, Thread
 from circolo.community.services import (
+    RateLimited,
     answer_accept,
     reaction_add,
     reply_create,
@@ -98,15 +99,18 @@ def _thread(
     author = rng.choice(people)
     started = now - dt.timedelta(days=rng.uniform(1, 120), minutes=number)
     question = space.slug.endswith(f"-{QUESTION_SPACE}") or rng.random() < 0.3
-    thread = thread_create(
-        space=space,
-        author=author,
-        kind=Thread.Kind.QUESTION if question else Thread.Kind.DISCUSSION,
-        title=title[:200],
-        body=rng.choice(texts.REPLY_TEXTS[language]),
-        skus=[product.sku],
-        now=started,
-    )
+    try:
+        thread = thread_create(
+            space=space,
+            author=author,
+            kind=Thread.Kind.QUESTION if question else Thread.Kind.DISCUSSION,
+            title=title[:200],
+            body=rng.choice(texts.REPLY_TEXTS[language]),
+            skus=[product.sku],
+            now=started,
+        )
+    except RateLimited:
+        return 0  # the same member again within seconds: the community would refuse it too
     replies = []
     moment = started
     for _ in range(rng.randrange(0, REPLIES_MAX + 1)):
@@ -114,14 +118,17 @@ def _thread(
         if moment >= now:
             break
         helper = rng.choice(people)
-        replies.append(
-            reply_create(
-                thread=thread,
-                author=helper,
-                body=rng.choice(texts.REPLY_TEXTS[language]),
-                now=moment,
+        try:
+            replies.append(
+                reply_create(
+                    thread=thread,
+                    author=helper,
+                    body=rng.choice(texts.REPLY_TEXTS[language]),
+                    now=moment,
+                )
             )
-        )
+        except RateLimited:
+            continue
     later = min(moment + dt.timedelta(hours=2), now)
     for reply in replies:
         if rng.random() < 0.5:
