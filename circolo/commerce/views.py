@@ -136,15 +136,7 @@ def _load(platform: str) -> Loaded:
             )
             % {"platform": label},
         )
-    try:
-        guide = connector.setup_guide()
-    except NotImplementedError:
-        return Loaded(
-            connector,
-            None,
-            _("The %(platform)s connector has no setup guide yet.") % {"platform": label},
-        )
-    return Loaded(connector=connector, guide=guide)
+    return Loaded(connector=connector, guide=connector.setup_guide())
 
 
 def _form_errors(form: StoreSetupForm, error: StoreError) -> None:
@@ -278,10 +270,7 @@ class TestResult:
 
 
 def _test_delivery(store: Store, connector: Connector) -> TestResult:
-    try:
-        headers, body = connector.test_delivery(store=store)
-    except NotImplementedError:
-        return TestResult(False, _("This connector cannot send a test delivery yet."))
+    headers, body = connector.test_delivery(store=store)
     received = delivery_receive(
         platform=store.platform, token=store.hook_token, headers=headers, body=body
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,7 +23,6 @@ from circolo.commerce.schema import CustomerIn, OrderIn, ProductIn, RefundIn
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-    from circolo.commerce.connectors.http import ApiClient
     from circolo.commerce.models import Store
 
 logger = logging.getLogger(__name__)
@@ -85,8 +85,9 @@ class SetupGuide:
 
 
 @dataclass
-class Connector:
-    """Base class; each platform subclasses it and registers one instance with `register`."""
+class Connector(ABC):
+    """Base class; each platform subclasses it and registers one instance with `register`.
+    A subclass that misses a method of the contract cannot be instantiated."""
 
     platform: ClassVar[str]
     label: ClassVar[str]
@@ -94,45 +95,43 @@ class Connector:
     sleep: Callable[[float], None] = field(default=lambda seconds: None, repr=False)
 
     # ---- webhooks
+    @abstractmethod
     def verify(
         self, *, store: Store, headers: Mapping[str, str], body: bytes, now: dt.datetime
     ) -> None:
         """Raise SignatureError unless the body is signed by the store's secret (and fresh,
         where the platform signs a timestamp)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def topic(self, *, headers: Mapping[str, str], payload: Any) -> str:
         """The platform's name of the event, e.g. "orders/paid"."""
-        raise NotImplementedError
 
+    @abstractmethod
     def dedupe_key(self, *, headers: Mapping[str, str], payload: Any, topic: str) -> str:
         """Equal for two deliveries of the same event, different for different events."""
-        raise NotImplementedError
 
+    @abstractmethod
     def parse(self, *, store: Store, topic: str, payload: Any, headers: Mapping[str, str]) -> Event:
         """The records a delivery carries. Raise schema.PayloadError for a payload that does
         not validate, ConnectorError when a refetch from the API fails (retried later)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def test_delivery(self, *, store: Store) -> tuple[dict[str, str], bytes]:
         """Headers and body of a signed test delivery, as the platform would send it, for the
         setup page's "send a test delivery" button."""
-        raise NotImplementedError
 
-    # ---- API
-    def client(self, *, store: Store) -> ApiClient:
-        raise NotImplementedError
-
+    # ---- API (each platform builds its own ApiClient from the store's credentials)
+    @abstractmethod
     def fetch_page(
         self, *, store: Store, resource: str, cursor: str, since: dt.datetime | None
     ) -> Page:
         """One page of `resource` (customers, products or orders; orders carry their refunds)
         starting at `cursor` ("" for the first page). With `since`, only records modified at or
         after it. Raise ConnectorError on failure after the client's retries."""
-        raise NotImplementedError
 
+    @abstractmethod
     def setup_guide(self) -> SetupGuide:
-        raise NotImplementedError
+        """What the store setup page shows for this platform."""
 
 
 _REGISTRY: dict[str, Connector] = {}

@@ -19,6 +19,7 @@ from circolo.commerce.connectors.base import (
     ConnectorError,
     Event,
     Page,
+    SetupGuide,
     SignatureError,
 )
 from circolo.commerce.models import Delivery, Order, Store, SyncRun
@@ -85,6 +86,12 @@ class ToyConnector(Connector):
         if not isinstance(raw, dict) or "id" not in raw:
             raise PayloadError("order.id", "missing")
         return Event(records=(_order(str(raw["id"]), int(raw.get("v", 0))),))
+
+    def test_delivery(self, *, store: Store) -> tuple[dict[str, str], bytes]:
+        return _signed(store, {"topic": "ping"}, "test")
+
+    def setup_guide(self) -> SetupGuide:
+        return SetupGuide(steps=("Paste the secret.",), fields=(), topics=("order",))
 
     def fetch_page(self, *, store: Store, resource: str, cursor: str, since: Any) -> Page:
         if self.failures:
