@@ -26,7 +26,6 @@ from circolo.activity.services import ActivityIn, activity_record_bulk
 from circolo.commerce.models import (
     Order,
     OrderLine,
-    OrderStatus,
     Product,
     ProductVariant,
     Refund,
@@ -35,9 +34,7 @@ from circolo.commerce.models import (
 )
 from circolo.commerce.schema import CustomerIn, OrderIn, PayloadError, ProductIn, RefundIn
 from circolo.commerce.services import (
-    ACTIVITY_SOURCE,
     CREATED,
-    ORDER_EVENT_KINDS,
     STALE,
     UNCHANGED,
     UPDATED,
@@ -47,7 +44,10 @@ from circolo.commerce.services import (
     _customer_identities,
     customers_resolve,
     members_commerce_refresh,
+    order_event_activities,
     order_fill,
+    order_settle_with,
+    refund_activity,
 )
 from circolo.people.models import Identity, IdentityKind
 from circolo.people.normalise import (
@@ -846,16 +846,7 @@ def _orders_settle(orders: Sequence[Order]) -> None:
         )
     )
     for order in orders:
-        total = refunded.get(order.pk) or 0
-        order.refunded_minor = total
-        if order.cancelled_at is not None:
-            order.status = OrderStatus.CANCELLED
-        elif total > 0 and total >= order.total_minor:
-            order.status = OrderStatus.REFUNDED
-        elif total > 0:
-            order.status = OrderStatus.PARTIALLY_REFUNDED
-        else:
-            order.status = order.base_status
+        order_settle_with(order, refunded.get(order.pk) or 0)
 
 
 def _orders_activities(store: Store, orders: Sequence[Order]) -> None:
@@ -865,49 +856,9 @@ def _orders_activities(store: Store, orders: Sequence[Order]) -> None:
         return
     items: list[ActivityIn] = []
     for order in members.values():
-        props = {
-            "store": store.pk,
-            "order": order.external_id,
-            "number": order.number,
-            "currency": order.currency,
-        }
-        times = {
-            "placed": order.placed_at,
-            "paid": order.paid_at,
-            "fulfilled": order.fulfilled_at,
-            "cancelled": order.cancelled_at,
-        }
-        items.extend(
-            ActivityIn(
-                member_id=order.member_id,  # type: ignore[arg-type]
-                kind=kind,
-                channel=store.platform,
-                occurred_at=when,
-                source=ACTIVITY_SOURCE,
-                source_id=f"{store.pk}:order:{order.external_id}:{event}",
-                properties=props,
-            )
-            for event, kind in ORDER_EVENT_KINDS.items()
-            if (when := times[event]) is not None
-        )
+        items.extend(order_event_activities(store, order))
     for refund in _filter_in(
         Refund.objects.filter(store=store).order_by("pk"), "order_id", list(members)
     ):
-        order = members[refund.order_id]
-        items.append(
-            ActivityIn(
-                member_id=order.member_id,  # type: ignore[arg-type]
-                kind="refund",
-                channel=store.platform,
-                occurred_at=refund.refunded_at,
-                source=ACTIVITY_SOURCE,
-                source_id=f"{store.pk}:refund:{refund.external_id}",
-                properties={
-                    "store": store.pk,
-                    "order": order.external_id,
-                    "refund": refund.external_id,
-                    "currency": refund.currency,
-                },
-            )
-        )
+        items.append(refund_activity(store, members[refund.order_id], refund))
     activity_record_bulk(workspace=store.workspace, items=items)

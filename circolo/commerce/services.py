@@ -553,7 +553,13 @@ def _lines_write(store: Store, order: Order, lines: Sequence[LineIn]) -> None:
 
 def _order_settle(order: Order) -> None:
     """Refunded total and status from the base status, refunds and cancellation."""
-    refunded = Refund.objects.filter(order=order).aggregate(total=Sum("amount_minor"))["total"] or 0
+    refunded = Refund.objects.filter(order=order).aggregate(total=Sum("amount_minor"))["total"]
+    order_settle_with(order, refunded or 0)
+
+
+def order_settle_with(order: Order, refunded: int) -> None:
+    """Set the order's refunded total and its status (from the base status, the refunds
+    and a cancellation); the single and bulk paths both settle orders here."""
     order.refunded_minor = refunded
     if order.cancelled_at is not None:
         order.status = OrderStatus.CANCELLED
@@ -568,13 +574,30 @@ def _order_settle(order: Order) -> None:
 def _order_activities(store: Store, order: Order) -> None:
     if order.member_id is None:
         return
+    items = order_event_activities(store, order)
+    items.extend(
+        refund_activity(store, order, refund) for refund in Refund.objects.filter(order=order)
+    )
+    activity_record_bulk(workspace=store.workspace, items=items)
+
+
+def order_event_activities(store: Store, order: Order) -> list[ActivityIn]:
+    """One activity per event the order has had (placed, paid, fulfilled, cancelled), keyed
+    so that recording them again adds nothing. The order must have a member."""
+    assert order.member_id is not None
     props = {
         "store": store.pk,
         "order": order.external_id,
         "number": order.number,
         "currency": order.currency,
     }
-    items = [
+    times = {
+        "placed": order.placed_at,
+        "paid": order.paid_at,
+        "fulfilled": order.fulfilled_at,
+        "cancelled": order.cancelled_at,
+    }
+    return [
         ActivityIn(
             member_id=order.member_id,
             kind=kind,
@@ -585,24 +608,11 @@ def _order_activities(store: Store, order: Order) -> None:
             properties=props,
         )
         for event, kind in ORDER_EVENT_KINDS.items()
-        if (when := _event_time(order, event)) is not None
+        if (when := times[event]) is not None
     ]
-    items.extend(
-        _refund_activity(store, order, refund) for refund in Refund.objects.filter(order=order)
-    )
-    activity_record_bulk(workspace=store.workspace, items=items)
 
 
-def _event_time(order: Order, event: str) -> dt.datetime | None:
-    return {
-        "placed": order.placed_at,
-        "paid": order.paid_at,
-        "fulfilled": order.fulfilled_at,
-        "cancelled": order.cancelled_at,
-    }[event]
-
-
-def _refund_activity(store: Store, order: Order, refund: Refund) -> ActivityIn:
+def refund_activity(store: Store, order: Order, refund: Refund) -> ActivityIn:
     assert order.member_id is not None
     return ActivityIn(
         member_id=order.member_id,
