@@ -123,17 +123,16 @@ def thread_new(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse
     workspace = _workspace(slug)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    viewer = _viewer(request, workspace)
+    viewer = member_for_user(workspace=workspace, user=request.user)
     space = _space(workspace, space_slug, viewer)
     form = ThreadForm(request.POST or None)
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            member = viewer or member_for_user(workspace=workspace, user=request.user)
             try:
                 thread = thread_create(
                     space=space,
-                    author=member,
+                    author=viewer,
                     kind=form.cleaned_data["kind"],
                     title=form.cleaned_data["title"],
                     body=form.cleaned_data["body"],
@@ -238,14 +237,13 @@ def reply_post(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
     workspace = _workspace(slug)
     if not request.user.is_authenticated:
         return redirect_to_login(reverse("community:thread", args=[slug, thread_id]))
-    viewer = _viewer(request, workspace)
+    viewer = member_for_user(workspace=workspace, user=request.user)
     thread = _thread(workspace, thread_id, viewer)
     form = ReplyForm(request.POST)
     if form.is_valid():
-        member = viewer or member_for_user(workspace=workspace, user=request.user)
         retry_after = None
         try:
-            post = reply_create(thread=thread, author=member, body=form.cleaned_data["body"])
+            post = reply_create(thread=thread, author=viewer, body=form.cleaned_data["body"])
         except RateLimited as error:
             form.add_error("body", error.message)
             retry_after = error.retry_after
