@@ -27,6 +27,7 @@ from circolo.people.services import IdentityIn, MemberAttrs, member_resolve
 
 from .markdown import POST_MAX_CHARS, render
 from .models import Flag, Post, PostRevision, Reaction, Space, Thread
+from .profiles import profile_ensure
 from .selectors import member_is_staff, space_readable
 
 ACTIVITY_SOURCE = "community"
@@ -170,6 +171,7 @@ def member_for_user(*, workspace: Workspace, user: Any) -> Member:
         WorkspaceRole.objects.get_or_create(
             workspace=workspace, user=user, defaults={"role": Role.MEMBER}
         )
+        profile_ensure(member)
         activity_record(
             workspace=workspace,
             member=member,
@@ -293,6 +295,7 @@ def thread_create(
 ) -> Thread:
     """A new thread with its opening post; records a "post" activity."""
     staff = _author_check(space, author)
+    profile_ensure(author)
     title = " ".join(str(title).split())
     if not title:
         raise CommunityError("title", _("Give the thread a title."))
@@ -338,6 +341,7 @@ def reply_create(
 ) -> Post:
     """A reply at the end of the thread; records a "reply" activity."""
     staff = _author_check(thread.space, author)
+    profile_ensure(author)
     if thread.hidden_at is not None and not staff:
         raise NotFound()
     if thread.closed:

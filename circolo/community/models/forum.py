@@ -52,6 +52,11 @@ class Space(models.Model):
         return self.name
 
 
+class ContentKind(models.TextChoices):
+    VALUE = "value", _("Value: help, stories, how-tos")
+    PROMOTION = "promotion", _("Promotion: offers, launches, sales")
+
+
 class Thread(models.Model):
     class Kind(models.TextChoices):
         DISCUSSION = "discussion", _("Discussion")
@@ -68,6 +73,11 @@ class Thread(models.Model):
     skus = models.JSONField(default=list, blank=True)
     language = models.CharField(max_length=16, blank=True)
     pinned = models.BooleanField(default=False)
+    # An announcement is a staff thread shown at the top of the community's home page too.
+    announcement = models.BooleanField(default=False)
+    # What a team thread offers, for the content calendar's 80/20 rule: value (help, stories,
+    # how-tos) or promotion (offers, launches). Empty for members' threads.
+    content_kind = models.CharField(max_length=10, choices=ContentKind.choices, blank=True)
     closed = models.BooleanField(default=False)
     hidden_at = models.DateTimeField(null=True, blank=True)
     accepted_post = models.ForeignKey(
@@ -158,6 +168,8 @@ class Flag(models.Model):
         OFFENSIVE = "offensive", _("Rude or offensive")
         OFF_TOPIC = "off_topic", _("Off topic")
         OTHER = "other", _("Something else")
+        # Raised by the system, not a member: a watched word or a spam check matched.
+        AUTOMATIC = "automatic", _("Flagged automatically")
 
     class Outcome(models.TextChoices):
         OPEN = "open", _("Waiting for a moderator")
@@ -166,7 +178,10 @@ class Flag(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="flags")
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    # None for an automatic flag (reason AUTOMATIC; the note says what matched).
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     reason = models.CharField(max_length=10, choices=Reason.choices)
     note = models.CharField(max_length=500, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OPEN)
