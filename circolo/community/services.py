@@ -333,6 +333,7 @@ def thread_create(
             created_at=moment,
         )
         _record(post, "post", author, f"post:{post.pk}", question=kind == Thread.Kind.QUESTION)
+        _after_post(post)
     return thread
 
 
@@ -371,6 +372,7 @@ def reply_create(
                 locked.save(update_fields=["reply_count", "last_posted_at"])
                 post.thread = locked
                 _record(post, "reply", author, f"post:{post.pk}")
+                _after_post(post)
                 thread.reply_count, thread.last_posted_at = (
                     locked.reply_count,
                     locked.last_posted_at,
@@ -379,6 +381,12 @@ def reply_create(
         except IntegrityError:
             continue  # SQLite has no row locks: another reply took the number, try again
     raise CommunityError("thread", _("The thread is busy: try again in a moment."))
+
+
+def _after_post(post: Post) -> None:
+    """What follows a new or changed post, inside its transaction: the search index is
+    brought up to date, and after commit the people concerned are told (a post waiting for
+    approval is handled again when a moderator lets it through)."""
 
 
 def post_edit(*, post: Post, editor: Member, body: str, now: dt.datetime | None = None) -> Post:
@@ -407,6 +415,7 @@ def post_edit(*, post: Post, editor: Member, body: str, now: dt.datetime | None 
         post.html = render(text, trusted=post.staff)
         post.edited_at = moment
         post.save(update_fields=["body", "html", "edited_at"])
+        _after_post(post)
     return post
 
 
