@@ -162,6 +162,8 @@ CIRCOLO_SECRET_KEYS = env_list("CIRCOLO_SECRET_KEYS")
 CIRCOLO_RECONCILE_SECONDS = env_int("CIRCOLO_RECONCILE_SECONDS", 3600)
 # Largest file a store import accepts, in bytes.
 CIRCOLO_IMPORT_MAX_BYTES = env_int("CIRCOLO_IMPORT_MAX_BYTES", 500_000_000)
+# Largest image a member may upload to a post, in bytes (it is then resized and re-encoded).
+CIRCOLO_UPLOAD_MAX_BYTES = env_int("CIRCOLO_UPLOAD_MAX_BYTES", 8 * 1024 * 1024)
 CIRCOLO_WEBHOOK_MAX_ATTEMPTS = env_int("CIRCOLO_WEBHOOK_MAX_ATTEMPTS", 8)
 # Webhooks that sign a timestamp are refused when it is further than this from now.
 CIRCOLO_WEBHOOK_TOLERANCE_SECONDS = env_int("CIRCOLO_WEBHOOK_TOLERANCE_SECONDS", 300)

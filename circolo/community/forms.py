@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from .markdown import POST_MAX_CHARS
 from .models import Thread
 
+IMAGE_TYPES = "image/jpeg,image/png,image/webp,image/gif"
+
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -21,6 +23,14 @@ class ThreadForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8}),
         max_length=POST_MAX_CHARS,
         help_text=_("Markdown: **bold**, _italic_, [link](https://…), > quote, - list."),
+    )
+    image = forms.FileField(
+        label=_("Add an image"),
+        required=False,
+        help_text=_("JPEG, PNG, WebP or GIF; it is resized and its metadata removed."),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}
+        ),
     )
     tags = forms.CharField(
         label=_("Tags"), required=False, help_text=_("Separated by commas, at most 5.")
@@ -43,6 +53,14 @@ class ReplyForm(forms.Form):
         label=_("Your reply"),
         widget=forms.Textarea(attrs={"rows": 5}),
         max_length=POST_MAX_CHARS,
+    )
+    image = forms.FileField(
+        label=_("Add an image"),
+        required=False,
+        help_text=_("JPEG, PNG, WebP or GIF; it is resized and its metadata removed."),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}
+        ),
     )
 
 

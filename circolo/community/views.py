@@ -38,6 +38,7 @@ from .services import (
     reply_create,
     thread_create,
 )
+from .uploads import attach_image
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 200
@@ -135,7 +136,7 @@ def thread_new(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse
                     author=viewer,
                     kind=form.cleaned_data["kind"],
                     title=form.cleaned_data["title"],
-                    body=form.cleaned_data["body"],
+                    body=attach_image(request, viewer, form.cleaned_data["body"]),
                     tags=form.tag_list(),
                     skus=form.sku_list(),
                 )
@@ -243,12 +244,13 @@ def reply_post(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
     if form.is_valid():
         retry_after = None
         try:
-            post = reply_create(thread=thread, author=viewer, body=form.cleaned_data["body"])
+            body = attach_image(request, viewer, form.cleaned_data["body"])
+            post = reply_create(thread=thread, author=viewer, body=body)
         except RateLimited as error:
             form.add_error("body", error.message)
             retry_after = error.retry_after
         except CommunityError as error:
-            form.add_error("body", error.message)
+            form.add_error(error.field if error.field == "image" else "body", error.message)
         else:
             url = reverse("community:thread", args=[slug, thread.pk])
             return redirect(f"{url}#post-{post.number}")
@@ -336,9 +338,10 @@ def post_edit_view(request: HttpRequest, slug: str, post_id: int) -> HttpRespons
     if request.method == "POST":
         if form.is_valid():
             try:
-                post_edit(post=post, editor=viewer, body=form.cleaned_data["body"])
+                body = attach_image(request, viewer, form.cleaned_data["body"])
+                post_edit(post=post, editor=viewer, body=body)
             except CommunityError as error:
-                form.add_error("body", error.message)
+                form.add_error(error.field if error.field == "image" else "body", error.message)
             else:
                 url = reverse("community:thread", args=[slug, thread.pk])
                 return redirect(f"{url}#post-{post.number}")
