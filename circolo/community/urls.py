@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import upload_views, views
+from . import draft_views, upload_views, views
 
 app_name = "community"
 
@@ -15,5 +15,6 @@ urlpatterns = [
     path("p/<int:post_id>/flag/", views.post_flag_view, name="flag"),
     path("p/<int:post_id>/edit/", views.post_edit_view, name="edit"),
     path("uploads/", upload_views.upload_create, name="upload_new"),
+    path("drafts/", draft_views.draft_view, name="draft"),
     path("uploads/<str:name>", upload_views.upload_serve, name="upload"),
 ]

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from circolo.core.models import Workspace
 from circolo.people.models import Member
 
+from .drafts import draft_discard, draft_for, draft_key
 from .forms import ReplyForm, ThreadForm
 from .models import Flag, Post, Reaction, Space, Thread
 from .selectors import member_is_staff, readable_spaces, space_readable, verified_owners
@@ -126,7 +127,9 @@ def thread_new(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse
         return redirect_to_login(request.get_full_path())
     viewer = member_for_user(workspace=workspace, user=request.user)
     space = _space(workspace, space_slug, viewer)
-    form = ThreadForm(request.POST or None)
+    draft = draft_for(member=viewer, key=draft_key(space))
+    initial = {"title": draft.title, "body": draft.body} if draft else {}
+    form = ThreadForm(request.POST or None, initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -153,6 +156,7 @@ def thread_new(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse
             except CommunityError as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
+                draft_discard(member=viewer, key=draft_key(space))
                 return redirect("community:thread", slug=slug, thread_id=thread.pk)
         status = 400
     return render(
@@ -188,6 +192,7 @@ def _thread_context(
             Reaction.objects.filter(post_id__in=ids, member=viewer).values_list("post_id", "emoji")
         )
     owners = verified_owners(thread, {post.author_id for post in posts})
+    draft = draft_for(member=viewer, key=draft_key(thread))
     can_accept = viewer is not None and (
         viewer.pk == thread.author_id
         or staff_viewer
@@ -220,7 +225,8 @@ def _thread_context(
         "can_accept": can_accept and thread.kind == Thread.Kind.QUESTION,
         "staff_viewer": staff_viewer,
         "flag_reasons": Flag.Reason.choices,
-        "reply_form": ReplyForm(),
+        "reply_form": ReplyForm(initial={"body": draft.body} if draft else None),
+        "draft_key": draft_key(thread),
     }
 
 
@@ -252,6 +258,7 @@ def reply_post(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
         except CommunityError as error:
             form.add_error(error.field if error.field == "image" else "body", error.message)
         else:
+            draft_discard(member=viewer, key=draft_key(thread))
             url = reverse("community:thread", args=[slug, thread.pk])
             return redirect(f"{url}#post-{post.number}")
     context = _thread_context(request, workspace, thread, viewer)
