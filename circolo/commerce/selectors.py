@@ -37,6 +37,7 @@ from circolo.commerce.models import (
     OrderLine,
     OrderStatus,
     Product,
+    ProductVariant,
     RefundLine,
     Store,
     SyncRun,
@@ -434,3 +435,32 @@ def _delivery_annotations() -> dict[str, Any]:
     )
     annotations["last_received_at"] = Max("deliveries__received_at")
     return annotations
+
+
+# --------------------------------------------------------------------------- products by SKU
+
+
+@dataclass(frozen=True)
+class SkuProduct:
+    """The product a SKU names, with every SKU of its variants."""
+
+    product: Product
+    skus: tuple[str, ...]
+
+
+def product_for_sku(*, workspace_id: int, sku: str) -> SkuProduct | None:
+    """The workspace's product that has a variant with this SKU (the most recently updated
+    one if two stores share it), or None. Two queries."""
+    variant = (
+        ProductVariant.objects.filter(workspace_id=workspace_id, sku=sku)
+        .select_related("product")
+        .order_by("-product__updated_at", "-pk")
+        .first()
+    )
+    if variant is None:
+        return None
+    skus = ProductVariant.objects.filter(product=variant.product).exclude(sku="")
+    return SkuProduct(
+        product=variant.product,
+        skus=tuple(sorted(set(skus.values_list("sku", flat=True)))),
+    )

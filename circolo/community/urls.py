@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import draft_views, upload_views, views
+from . import draft_views, profile_views, upload_views, views
 
 app_name = "community"
 
@@ -16,5 +16,8 @@ urlpatterns = [
     path("p/<int:post_id>/edit/", views.post_edit_view, name="edit"),
     path("uploads/", upload_views.upload_create, name="upload_new"),
     path("drafts/", draft_views.draft_view, name="draft"),
+    path("u/<str:handle>/", profile_views.profile_view, name="profile"),
+    path("me/", profile_views.profile_edit, name="profile_edit"),
+    path("products/<str:sku>/", profile_views.product_threads, name="product"),
     path("uploads/<str:name>", upload_views.upload_serve, name="upload"),
 ]

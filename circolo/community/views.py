@@ -172,7 +172,11 @@ def _thread_context(
 ) -> dict[str, Any]:
     """Everything the thread page shows, in a fixed number of queries whatever the replies."""
     staff_viewer = member_is_staff(viewer)
-    posts_query = Post.objects.filter(thread=thread).select_related("author").order_by("number")
+    posts_query = (
+        Post.objects.filter(thread=thread)
+        .select_related("author", "author__community")
+        .order_by("number")
+    )
     if not staff_viewer:
         posts_query = posts_query.filter(hidden_at__isnull=True)
     page = Paginator(posts_query, POSTS_PER_PAGE).get_page(request.GET.get("page"))
