@@ -4,13 +4,13 @@ from typing import Any
 
 import pytest
 
-from circolo.community import services
+from circolo.community import safety, trust
 
 
 @pytest.fixture(autouse=True)
 def _no_posting_limits(request: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests post many times a second; the limits have their own tests (marker limits)."""
     if request.node.get_closest_marker("limits") is None:
-        monkeypatch.setattr(services, "POST_INTERVAL_SECONDS", 0)
-        monkeypatch.setattr(services, "POSTS_PER_DAY", 10_000)
-        monkeypatch.setattr(services, "THREADS_PER_DAY", 10_000)
+        unlimited = trust.Limits(10_000, 10_000, 0, 10_000, 10_000, 10_000)
+        monkeypatch.setattr(trust, "LIMITS", dict.fromkeys(trust.LIMITS, unlimited))
+        monkeypatch.setattr(safety, "SPAM_CHECKS", False)

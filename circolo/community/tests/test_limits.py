@@ -4,12 +4,13 @@ rolling day, refused with 429 and when to retry; the team is not limited."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from circolo.community import services
+from circolo.community import trust
 from circolo.community.models import Post
 from circolo.community.services import RateLimited, reply_create, space_create, thread_create
 from circolo.core.models import Role
@@ -29,9 +30,10 @@ def test_a_pause_between_posts_then_a_daily_cap(workspace, space, monkeypatch) -
     thread = thread_create(space=space, author=member, title="Hi", body="x", now=T0)
     with pytest.raises(RateLimited) as error:
         reply_create(thread=thread, author=member, body="again", now=T0 + dt.timedelta(seconds=5))
-    assert error.value.retry_after == services.POST_INTERVAL_SECONDS - 5
+    new_member = trust.LIMITS[trust.Level.NEW]
+    assert error.value.retry_after == new_member.post_interval_seconds - 5
     assert "try again in 1 minute" in error.value.message
-    monkeypatch.setattr(services, "POSTS_PER_DAY", 3)
+    monkeypatch.setitem(trust.LIMITS, trust.Level.NEW, replace(new_member, posts_per_day=3))
     for n in range(1, 3):
         reply_create(thread=thread, author=member, body=f"r{n}", now=T0 + dt.timedelta(hours=n))
     with pytest.raises(RateLimited) as error:
@@ -62,7 +64,7 @@ def test_the_page_answers_429_with_retry_after(workspace, space) -> None:
     assert first.status_code == 302
     second = client.post(url, {"kind": "discussion", "title": "Two", "body": "y"})
     assert second.status_code == 429
-    assert 0 < int(second["Retry-After"]) <= services.POST_INTERVAL_SECONDS
+    assert 0 < int(second["Retry-After"]) <= trust.LIMITS[0].post_interval_seconds
     assert "try again in" in second.content.decode()
     thread_url = first["Location"]
     reply = client.post(f"{thread_url}reply/", {"body": "quick"})
