@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from circolo.api import activities, members
+from circolo.api import activities, community, members
 from circolo.api.docs import ReferencePage
 from circolo.api.errors import install_error_handlers
 
@@ -32,3 +32,4 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("", members.router)
 api.add_router("", activities.router)
+api.add_router("", community.router)

@@ -39,11 +39,18 @@ def error_responses(*codes: int) -> dict[int, type[ErrorOut]]:
 class ApiError(Exception):
     """Raise from an operation to answer `status` with the standard error body."""
 
-    def __init__(self, status: int, detail: str, errors: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = errors or {}
+        self.headers = headers or {}
 
 
 class ScopeDenied(Exception):
@@ -170,7 +177,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(ApiError)
     def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-        return respond(request, exc.status, error_body(exc.detail, exc.errors))
+        response = respond(request, exc.status, error_body(exc.detail, exc.errors))
+        for name, value in exc.headers.items():
+            response[name] = value
+        return response
 
     def on_not_found(request: HttpRequest, exc: object) -> HttpResponse:
         return respond(request, 404, error_body(gettext("Not found.")))

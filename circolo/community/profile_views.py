@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from circolo.commerce.selectors import member_bought_products, product_for_sku
 
+from .follows import is_following
 from .models import CommunityProfile, Post, Rsvp
 from .profiles import BIO_MAX, ProfileError, profile_ensure, profile_update
 from .selectors import member_is_staff, readable_spaces, readable_threads
@@ -97,6 +98,7 @@ def profile_view(request: HttpRequest, slug: str, handle: str) -> HttpResponse:
                 for item in products
             ],
             "own": own,
+            "following": not own and is_following(viewer, followed=member),
         },
     )
 

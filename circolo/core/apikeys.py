@@ -33,6 +33,8 @@ SCOPES: dict[str, StrOrPromise] = {
     "members:write": _("Create and update members and add identities"),
     "activities:read": _("Read activities and the activity kinds"),
     "activities:write": _("Record activities, one at a time or in batches"),
+    "community:read": _("Read the community's spaces and threads, as a member or a visitor"),
+    "community:write": _("Write threads and replies as a member"),
 }
 
 KEY_PREFIX = "ck"

@@ -20,6 +20,11 @@ OPERATIONS = {
     ("get", "/api/v1/activities"),
     ("post", "/api/v1/activities/batch"),
     ("get", "/api/v1/kinds"),
+    ("get", "/api/v1/community/spaces"),
+    ("get", "/api/v1/community/threads"),
+    ("post", "/api/v1/community/threads"),
+    ("get", "/api/v1/community/threads/{thread_id}"),
+    ("post", "/api/v1/community/threads/{thread_id}/replies"),
 }
 
 

@@ -123,3 +123,35 @@ def test_product_page_lists_readable_threads(workspace: Any) -> None:
     assert page.status_code == 200 and "Guarnizione rossa" in text
     assert "Solo soci" not in text and "Altro" not in text
     assert Client().get(f"/c/{workspace.slug}/products/NOPE/").status_code == 404
+
+
+def test_quote_button_fills_the_reply_box(workspace: Any) -> None:
+    space = space_create(workspace=workspace, actor=None, name="Domande")
+    giulia = MemberFactory(workspace=workspace, display_name="Giulia")
+    thread = thread_create(space=space, author=giulia, title="Moka", body="Riga uno\nRiga due")
+    client = Client()
+    client.force_login(UserFactory(email="luca@example.com"))
+    page = client.get(f"/c/{workspace.slug}/t/{thread.pk}/").content.decode()
+    assert "?quote=1#reply-title" in page
+    page = client.get(f"/c/{workspace.slug}/t/{thread.pk}/?quote=1").content.decode()
+    assert f"&gt; @giulia [#1](/c/{workspace.slug}/t/{thread.pk}/#post-1)" in page
+    assert "&gt; Riga due" in page
+    # A post that is not there quotes nothing.
+    page = client.get(f"/c/{workspace.slug}/t/{thread.pk}/?quote=9").content.decode()
+    assert "&gt; @giulia" not in page
+
+
+def test_follow_button_on_profiles(workspace: Any) -> None:
+    giulia = MemberFactory(workspace=workspace, display_name="Giulia")
+    handle = profile_ensure(giulia).handle
+    client = Client()
+    client.force_login(UserFactory(email="luca@example.com"))
+    page = client.get(f"/c/{workspace.slug}/u/{handle}/").content.decode()
+    assert 'id="follow-member"' in page and "Follow @giulia" in page
+    client.post(f"/c/{workspace.slug}/u/{handle}/follow/", {"action": "follow"})
+    page = client.get(f"/c/{workspace.slug}/u/{handle}/").content.decode()
+    assert "Following: stop" in page
+    assert (
+        'id="follow-member"'
+        not in Client().get(f"/c/{workspace.slug}/u/{handle}/").content.decode()
+    )
