@@ -185,6 +185,22 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "circolo.commerce.tasks.stores_reconcile",
         "schedule": float(CIRCOLO_RECONCILE_SECONDS),
     },
+    "community-event-reminders": {
+        "task": "circolo.community.tasks.event_reminders_task",
+        "schedule": 300.0,
+    },
+    "community-trust-review": {
+        "task": "circolo.community.tasks.trust_review_task",
+        "schedule": 86400.0,
+    },
+    "community-notification-mail": {
+        "task": "circolo.community.tasks.notifications_mail_task",
+        "schedule": 60.0,
+    },
+    "community-digests": {
+        "task": "circolo.community.tasks.digests_task",
+        "schedule": 3600.0,
+    },
 }
 
 if REDIS_URL:
@@ -248,6 +264,8 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Circolo <noreply@localhost>")
+# The sender of community notification mail and digests; empty: DEFAULT_FROM_EMAIL.
+CIRCOLO_COMMUNITY_MAIL_FROM = env_str("CIRCOLO_COMMUNITY_MAIL_FROM")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [

@@ -44,6 +44,7 @@ KINDS: dict[str, ActivityKind] = {
         ActivityKind("event_attendance", _("Event attendance"), 6),
         ActivityKind("idea", _("Idea"), 5),
         ActivityKind("vote", _("Vote"), 1),
+        ActivityKind("poll_vote", _("Poll vote"), 1),
         ActivityKind("support_message", _("Support message"), 2),
         ActivityKind("mention", _("Mention"), 1),
         ActivityKind("signup", _("Sign-up"), 1),

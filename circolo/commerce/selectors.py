@@ -159,6 +159,29 @@ def members_owning_skus(
     )
 
 
+def sku_owners_recent(
+    *,
+    workspace_id: int,
+    skus: Iterable[str],
+    exclude_member_ids: Iterable[int] = (),
+    limit: int = 50,
+) -> list[int]:
+    """Members who bought and kept any of these SKUs, the most recent buyer first (ids, at
+    most `limit`). One query."""
+    wanted = sorted({sku for sku in skus if sku})
+    if not wanted or limit <= 0:
+        return []
+    kept = _kept_lines(workspace_id).filter(sku__in=wanted, order__member__isnull=False)
+    rows = (
+        OrderLine.objects.filter(pk__in=kept.values("pk"))
+        .exclude(order__member_id__in=sorted(set(exclude_member_ids)))
+        .values("order__member_id")
+        .annotate(last=Max("order__placed_at"))
+        .order_by("-last", "order__member_id")[:limit]
+    )
+    return [row["order__member_id"] for row in rows]
+
+
 def member_bought_skus(*, member: Member, skus: Iterable[str]) -> set[str]:
     """Which of these SKUs the member bought and kept (verified owner of). One query."""
     wanted = sorted({sku for sku in skus if sku})

@@ -59,3 +59,19 @@ def excerpt(body: str, length: int = 200) -> str:
     text = unescape(nh3.clean(_renderer.render(body), tags=set())).strip()
     text = " ".join(text.split())
     return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
+def links_and_images(body: str) -> tuple[list[str], int]:
+    """The absolute links a post's Markdown makes (http, https) and how many images it shows,
+    read from the same tokens the page is rendered from (a bare URL is not a link)."""
+    links: list[str] = []
+    images = 0
+    for token in _renderer.parse(body):
+        for child in token.children or ():
+            if child.type == "image":
+                images += 1
+            elif child.type == "link_open":
+                href = str(child.attrGet("href") or "")
+                if href.lower().startswith(("http://", "https://")):
+                    links.append(href)
+    return links, images

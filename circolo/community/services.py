@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -27,18 +27,19 @@ from circolo.people.services import IdentityIn, MemberAttrs, member_resolve
 
 from .markdown import POST_MAX_CHARS, render
 from .models import Flag, Post, PostRevision, Reaction, Space, Thread
+from .models.forum import ContentKind
 from .profiles import profile_ensure
 from .selectors import member_is_staff, space_readable
+
+if TYPE_CHECKING:  # community.safety imports this module's errors: typing only here
+    from .safety import Screening
 
 ACTIVITY_SOURCE = "community"
 CHANNEL = "community"
 TITLE_MAX = 200
 TAGS_MAX = 5
-# Posting limits for members who are not on the team: seconds between two posts, and posts
-# (threads and replies) per rolling day. Trust levels will raise them for proven members.
-POST_INTERVAL_SECONDS = 15
-POSTS_PER_DAY = 50
-THREADS_PER_DAY = 10
+# Posting limits (seconds between two posts, posts and threads per rolling day, links,
+# images and mentions per post) depend on the author's trust level: community.trust.LIMITS.
 # Open flags from different members that hide a post until a moderator decides.
 FLAGS_TO_HIDE = 3
 SKUS_MAX = 10
@@ -198,11 +199,24 @@ def _author_check(space: Space, author: Member) -> bool:
         raise NotFound()
     if space.archived:
         raise CommunityError("space", _("This space is archived: nothing new can be posted."))
+    if not staff:
+        _sanction_check(author)
     return staff
 
 
+def _sanction_check(member: Member) -> None:
+    # community.safety raises this module's errors, so it is imported when first needed.
+    from .safety import sanction_check
+
+    sanction_check(member)
+
+
 def _rate_check(author: Member, *, thread: bool, now: dt.datetime) -> None:
-    """RateLimited when the author (not on the team) posts too fast or too much today."""
+    """RateLimited when the author (not on the team) posts too fast or too much today for
+    their trust level."""
+    from .trust import limits_for
+
+    limits = limits_for(profile_ensure(author).trust_level)
     recent = Post.objects.filter(
         workspace_id=author.workspace_id,
         author=author,
@@ -210,13 +224,14 @@ def _rate_check(author: Member, *, thread: bool, now: dt.datetime) -> None:
         created_at__lte=now,
     )
     last = recent.order_by("-created_at").values_list("created_at", flat=True).first()
-    if last is not None and (now - last).total_seconds() < POST_INTERVAL_SECONDS:
-        raise RateLimited(POST_INTERVAL_SECONDS - int((now - last).total_seconds()))
+    interval = limits.post_interval_seconds
+    if last is not None and (now - last).total_seconds() < interval:
+        raise RateLimited(interval - int((now - last).total_seconds()))
     limit, counted = (
-        (THREADS_PER_DAY, recent.filter(number=1))
+        (limits.threads_per_day, recent.filter(number=1))
         if thread
         else (
-            POSTS_PER_DAY,
+            limits.posts_per_day,
             recent,
         )
     )
@@ -224,6 +239,37 @@ def _rate_check(author: Member, *, thread: bool, now: dt.datetime) -> None:
     if len(times) >= limit:
         # The oldest of the day's last `limit` posts leaves the window first.
         raise RateLimited(int((times[-1] + dt.timedelta(days=1) - now).total_seconds()) + 1)
+
+
+def _screen(
+    author: Member, staff: bool, body: str, *, title: str = "", new: bool = True, now: dt.datetime
+) -> Screening:
+    """community.safety's screening of a post before it is written (a Screening)."""
+    from .safety import post_screen
+
+    level = profile_ensure(author).trust_level
+    return post_screen(
+        author=author, staff=staff, level=level, body=body, title=title, new=new, now=now
+    )
+
+
+def _trusted(author: Member, staff: bool) -> bool:
+    """Links in the author's posts carry no nofollow: the team and members from TL2 on."""
+    from .trust import links_trusted
+
+    return staff or links_trusted(profile_ensure(author).trust_level)
+
+
+def _screened(post: Post, screening: Screening) -> None:
+    from .safety import screening_apply
+
+    screening_apply(post=post, screening=screening)
+
+
+def _trust_check(member: Member, now: dt.datetime | None = None) -> None:
+    from .trust import trust_check
+
+    trust_check(member=member, now=now)
 
 
 def _body(body: str) -> str:
@@ -291,9 +337,11 @@ def thread_create(
     tags: Sequence[str] = (),
     skus: Sequence[str] = (),
     language: str = "",
+    content_kind: str = "",
     now: dt.datetime | None = None,
 ) -> Thread:
-    """A new thread with its opening post; records a "post" activity."""
+    """A new thread with its opening post; records a "post" activity. `content_kind`
+    (value or promotion, for the content calendar) is kept for the team's threads only."""
     staff = _author_check(space, author)
     profile_ensure(author)
     title = " ".join(str(title).split())
@@ -309,6 +357,8 @@ def thread_create(
     moment = now or timezone.now()
     if not staff:
         _rate_check(author, thread=True, now=moment)
+    screening = _screen(author, staff, text, title=title, now=moment)
+    title, text = screening.title, screening.body
     with transaction.atomic():
         thread = Thread.objects.create(
             workspace_id=space.workspace_id,
@@ -316,9 +366,12 @@ def thread_create(
             author=author,
             kind=kind,
             title=title,
+            # A thread whose opening post waits for approval is hidden with it.
+            hidden_at=moment if screening.hold else None,
             tags=_tags(tags),
             skus=_skus(skus),
             language=(language or space.language)[:16],
+            content_kind=content_kind if staff and content_kind in ContentKind.values else "",
             created_at=moment,
             last_posted_at=moment,
         )
@@ -328,10 +381,12 @@ def thread_create(
             author=author,
             number=1,
             body=text,
-            html=render(text, trusted=staff),
+            html=render(text, trusted=_trusted(author, staff)),
             staff=staff,
             created_at=moment,
+            **screening.hidden(moment),
         )
+        _screened(post, screening)
         _record(post, "post", author, f"post:{post.pk}", question=kind == Thread.Kind.QUESTION)
         _after_post(post)
     return thread
@@ -351,6 +406,9 @@ def reply_create(
     moment = now or timezone.now()
     if not staff:
         _rate_check(author, thread=False, now=moment)
+    screening = _screen(author, staff, text, now=moment)
+    text = screening.body
+    trusted = _trusted(author, staff)
     for _attempt in range(3):
         try:
             with transaction.atomic():
@@ -363,16 +421,19 @@ def reply_create(
                     author=author,
                     number=last + 1,
                     body=text,
-                    html=render(text, trusted=staff),
+                    html=render(text, trusted=trusted),
                     staff=staff,
                     created_at=moment,
+                    **screening.hidden(moment),
                 )
+                _screened(post, screening)
                 locked.reply_count = last
                 locked.last_posted_at = max(locked.last_posted_at, moment)
                 locked.save(update_fields=["reply_count", "last_posted_at"])
                 post.thread = locked
                 _record(post, "reply", author, f"post:{post.pk}")
                 _after_post(post)
+                _trust_check(author, moment)
                 thread.reply_count, thread.last_posted_at = (
                     locked.reply_count,
                     locked.last_posted_at,
@@ -387,6 +448,13 @@ def _after_post(post: Post) -> None:
     """What follows a new or changed post, inside its transaction: the search index is
     brought up to date, and after commit the people concerned are told (a post waiting for
     approval is handled again when a moderator lets it through)."""
+    from circolo.core.background import enqueue_on_commit
+
+    from .search import post_index
+    from .tasks import post_fanout_task
+
+    post_index(post=post)
+    enqueue_on_commit(post_fanout_task, post.pk)
 
 
 def post_edit(*, post: Post, editor: Member, body: str, now: dt.datetime | None = None) -> Post:
@@ -399,10 +467,16 @@ def post_edit(*, post: Post, editor: Member, body: str, now: dt.datetime | None 
         raise NotFound()
     if editor.pk != post.author_id and not (staff or moderator):
         raise CommunityError("post", _("Only the author or a moderator can edit this post."))
+    if not staff:
+        _sanction_check(editor)
     text = _body(body)
     if text == post.body:
         return post
     moment = now or timezone.now()
+    # The text is screened as the author's (their level's limits); a moderator's edit is not
+    # held for approval.
+    screening = _screen(post.author, staff or moderator, text, new=False, now=moment)
+    text = screening.body
     with transaction.atomic():
         PostRevision.objects.create(
             workspace_id=post.workspace_id,
@@ -412,9 +486,15 @@ def post_edit(*, post: Post, editor: Member, body: str, now: dt.datetime | None 
             created_at=moment,
         )
         post.body = text
-        post.html = render(text, trusted=post.staff)
+        post.html = render(text, trusted=_trusted(post.author, post.staff))
         post.edited_at = moment
-        post.save(update_fields=["body", "html", "edited_at"])
+        fields = ["body", "html", "edited_at"]
+        if post.hidden_at is None:
+            for name, value in screening.hidden(moment).items():
+                setattr(post, name, value)
+                fields.append(name)
+        post.save(update_fields=fields)
+        _screened(post, screening)
         _after_post(post)
     return post
 
@@ -434,6 +514,7 @@ def reaction_add(*, post: Post, member: Member, emoji: str, now: dt.datetime | N
         raise NotFound()
     if member.pk == post.author_id:
         raise CommunityError("emoji", _("You cannot react to your own post."))
+    _sanction_check(member)
     with transaction.atomic():
         _reaction, created = Reaction.objects.get_or_create(
             workspace_id=post.workspace_id, post=post, member=member, emoji=emoji
@@ -452,6 +533,19 @@ def reaction_add(*, post: Post, member: Member, emoji: str, now: dt.datetime | N
                     source_id=f"{kind}:{key}",
                     properties={"post": post.pk, "thread": post.thread_id, "emoji": emoji},
                 )
+            _trust_check(member, moment)
+            _trust_check(post.author, moment)
+            from .notifications import notify
+
+            notify(
+                recipient=post.author,
+                kind="reaction",
+                key=f"reaction:{post.pk}:{member.pk}",
+                actor=member,
+                post=post,
+                data={"emoji": emoji},
+                now=moment,
+            )
     return created
 
 
@@ -498,6 +592,16 @@ def answer_accept(
                 f"accepted:{thread.pk}:{post.pk}",
                 at=now or timezone.now(),
             )
+        from .notifications import notify
+
+        notify(
+            recipient=post.author,
+            kind="accepted",
+            key=f"accepted:{thread.pk}:{post.pk}",
+            actor=actor,
+            post=post,
+            now=now,
+        )
     return thread
 
 
@@ -517,6 +621,7 @@ def post_flag(*, post: Post, member: Member, reason: str, note: str = "") -> Fla
         raise NotFound()
     if member.pk == post.author_id:
         raise CommunityError("reason", _("You cannot flag your own post."))
+    _sanction_check(member)
     with transaction.atomic():
         flag, created = Flag.objects.get_or_create(
             workspace_id=post.workspace_id,
@@ -575,5 +680,88 @@ def post_moderate(*, post: Post, moderator: Member, action: str, reason: str = "
             action=f"post.{action}",
             target=post,
             data={"thread": post.thread_id, "number": post.number, "reason": reason[:200]},
+        )
+    return post
+
+
+def post_approve(*, post: Post, moderator: Member) -> Post:
+    """Let through a post held for approval (a watched word or a spam check): it is shown,
+    its thread too if it opens one, its automatic flags are closed, and what follows a new
+    post happens now. Audited; the author is told."""
+    from .notifications import notify
+    from .safety import APPROVAL
+
+    if moderator.workspace_id != post.workspace_id:
+        raise NotFound()
+    if not _moderates(moderator, post.thread.space):
+        raise CommunityError("action", _("Only a moderator can do this."))
+    if post.hidden_at is None or post.hidden_reason != APPROVAL:
+        raise CommunityError("action", _("This post is not waiting for approval."))
+    now = timezone.now()
+    with transaction.atomic():
+        post.hidden_at = None
+        post.hidden_reason = ""
+        post.save(update_fields=["hidden_at", "hidden_reason"])
+        if post.number == 1 and post.thread.hidden_at is not None:
+            Thread.objects.filter(pk=post.thread_id).update(hidden_at=None)
+            post.thread.hidden_at = None
+        Flag.objects.filter(post=post, outcome=Flag.Outcome.OPEN).update(
+            outcome=Flag.Outcome.DISMISSED, decided_at=now
+        )
+        audit_record(
+            workspace=post.thread.space.workspace,
+            actor=moderator.user,
+            action="post.approve",
+            target=post,
+            data={"thread": post.thread_id, "number": post.number},
+        )
+        notify(
+            recipient=post.author,
+            kind="moderation",
+            key=f"moderation:{post.pk}:approved",
+            actor=moderator,
+            post=post,
+            data={"decision": "approved"},
+            now=now,
+        )
+        _after_post(post)
+    return post
+
+
+def post_reject(*, post: Post, moderator: Member, reason: str = "") -> Post:
+    """Refuse a post held for approval: it stays hidden for good (reason "rejected") and its
+    flags are upheld. Audited with the reason; the author is told."""
+    from .notifications import notify
+    from .safety import APPROVAL
+
+    if moderator.workspace_id != post.workspace_id:
+        raise NotFound()
+    if not _moderates(moderator, post.thread.space):
+        raise CommunityError("action", _("Only a moderator can do this."))
+    if post.hidden_at is None or post.hidden_reason != APPROVAL:
+        raise CommunityError("action", _("This post is not waiting for approval."))
+    now = timezone.now()
+    reason = str(reason).strip()[:200]
+    with transaction.atomic():
+        post.hidden_reason = "rejected"
+        post.save(update_fields=["hidden_reason"])
+        Flag.objects.filter(post=post, outcome=Flag.Outcome.OPEN).update(
+            outcome=Flag.Outcome.UPHELD, decided_at=now
+        )
+        audit_record(
+            workspace=post.thread.space.workspace,
+            actor=moderator.user,
+            action="post.reject",
+            target=post,
+            data={"thread": post.thread_id, "number": post.number, "reason": reason},
+        )
+        notify(
+            recipient=post.author,
+            kind="moderation",
+            key=f"moderation:{post.pk}:rejected",
+            actor=moderator,
+            post=post,
+            data={"decision": "rejected", "reason": reason},
+            now=now,
         )
     return post

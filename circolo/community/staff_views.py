@@ -12,7 +12,14 @@ from circolo.core.web import WorkspaceRequest, workspace_view
 
 from .forms import SpaceForm
 from .models import Flag, Post, Space, Thread
-from .services import CommunityError, member_for_user, post_moderate, space_create
+from .services import (
+    CommunityError,
+    member_for_user,
+    post_approve,
+    post_moderate,
+    post_reject,
+    space_create,
+)
 
 
 @workspace_view(Perm.VIEW_MEMBERS)
@@ -83,13 +90,19 @@ def moderation_queue(request: WorkspaceRequest) -> HttpResponse:
         if post is None:
             return HttpResponse(status=404)
         moderator = member_for_user(workspace=request.workspace, user=request.user)
+        action = request.POST.get("action", "")
         try:
-            post_moderate(
-                post=post,
-                moderator=moderator,
-                action=request.POST.get("action", ""),
-                reason=request.POST.get("reason", ""),
-            )
+            if action == "approve":
+                post_approve(post=post, moderator=moderator)
+            elif action == "reject":
+                post_reject(post=post, moderator=moderator, reason=request.POST.get("reason", ""))
+            else:
+                post_moderate(
+                    post=post,
+                    moderator=moderator,
+                    action=action,
+                    reason=request.POST.get("reason", ""),
+                )
         except CommunityError as error:
             return HttpResponse(error.message, status=400)
         return redirect(reverse("community_staff:moderation", args=[request.workspace.slug]))

@@ -24,8 +24,14 @@ from circolo.core.models import Workspace
 from circolo.people.models import Member
 
 from .drafts import draft_discard, draft_for, draft_key
-from .forms import ReplyForm, ThreadForm
+from .events import events_upcoming
+from .follows import bookmarked_post_ids, is_following
+from .forms import PollForm, ReplyForm, ThreadForm
 from .models import Flag, Post, Reaction, Space, Thread
+from .notifications import quote_markdown
+from .polls import poll_create, poll_for_thread
+from .reading import read_time_record, thread_view_record
+from .safety import sanction_active
 from .selectors import member_is_staff, readable_spaces, space_readable, verified_owners
 from .services import (
     CommunityError,
@@ -53,10 +59,17 @@ def _workspace(slug: str) -> Workspace:
 
 
 def _viewer(request: HttpRequest, workspace: Workspace) -> Member | None:
-    """The signed-in visitor's member; signing in and opening the community joins it."""
+    """The signed-in visitor's member; signing in and opening the community joins it. A
+    sanctioned member is shown why on the page; a suspended one reads as a visitor."""
     if not request.user.is_authenticated:
         return None
-    return member_for_user(workspace=workspace, user=request.user)
+    member = member_for_user(workspace=workspace, user=request.user)
+    sanction = sanction_active(member)
+    if sanction is not None:
+        request.community_sanction = sanction  # type: ignore[attr-defined]
+        if sanction.kind == "suspend":
+            return None
+    return member
 
 
 def _space(workspace: Workspace, space_slug: str, viewer: Member | None) -> Space:
@@ -88,10 +101,22 @@ def community_home(request: HttpRequest, slug: str) -> HttpResponse:
         .select_related("space", "author")
         .order_by("-last_posted_at")[:20]
     )
+    announcements = list(
+        Thread.objects.filter(space__in=spaces, hidden_at__isnull=True, announcement=True)
+        .select_related("space", "author")
+        .order_by("-created_at")[:5]
+    )
     return render(
         request,
         "community/home.html",
-        {"community": workspace, "spaces": spaces, "threads": recent, "viewer": viewer},
+        {
+            "community": workspace,
+            "spaces": spaces,
+            "events": events_upcoming(spaces=spaces),
+            "threads": recent,
+            "announcements": announcements,
+            "viewer": viewer,
+        },
     )
 
 
@@ -117,6 +142,7 @@ def space_detail(request: HttpRequest, slug: str, space_slug: str) -> HttpRespon
             "page": page,
             "unanswered": unanswered,
             "viewer": viewer,
+            "following": is_following(viewer, space=space),
         },
     )
 
@@ -130,10 +156,14 @@ def thread_new(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse
     draft = draft_for(member=viewer, key=draft_key(space))
     initial = {"title": draft.title, "body": draft.body} if draft else {}
     form = ThreadForm(request.POST or None, initial=initial)
+    poll_form = PollForm(request.POST or None)
+    if not member_is_staff(viewer):
+        del form.fields["content_kind"]
     status = 200
     if request.method == "POST":
-        if form.is_valid():
+        if form.is_valid() and poll_form.is_valid():
             try:
+                poll_args = poll_form.checked(workspace.time_zone)
                 thread = thread_create(
                     space=space,
                     author=viewer,
@@ -142,19 +172,33 @@ def thread_new(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse
                     body=attach_image(request, viewer, form.cleaned_data["body"]),
                     tags=form.tag_list(),
                     skus=form.sku_list(),
+                    content_kind=form.cleaned_data.get("content_kind", ""),
                 )
+                if poll_args is not None:
+                    poll_create(thread=thread, author=viewer, **poll_args)
             except RateLimited as error:
                 form.add_error(None, error.message)
                 response = render(
                     request,
                     "community/thread_new.html",
-                    {"community": workspace, "space": space, "form": form, "viewer": viewer},
+                    {
+                        "community": workspace,
+                        "space": space,
+                        "form": form,
+                        "poll_form": poll_form,
+                        "viewer": viewer,
+                    },
                     status=429,
                 )
                 response["Retry-After"] = str(error.retry_after)
                 return response
             except CommunityError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
+                if error.field in poll_form.fields:
+                    poll_form.add_error(error.field, error.message)
+                else:
+                    form.add_error(
+                        error.field if error.field in form.fields else None, error.message
+                    )
             else:
                 draft_discard(member=viewer, key=draft_key(space))
                 return redirect("community:thread", slug=slug, thread_id=thread.pk)
@@ -162,7 +206,13 @@ def thread_new(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse
     return render(
         request,
         "community/thread_new.html",
-        {"community": workspace, "space": space, "form": form, "viewer": viewer},
+        {
+            "community": workspace,
+            "space": space,
+            "form": form,
+            "poll_form": poll_form,
+            "viewer": viewer,
+        },
         status=status,
     )
 
@@ -197,11 +247,10 @@ def _thread_context(
         )
     owners = verified_owners(thread, {post.author_id for post in posts})
     draft = draft_for(member=viewer, key=draft_key(thread))
-    can_accept = viewer is not None and (
-        viewer.pk == thread.author_id
-        or staff_viewer
-        or thread.space.moderators.filter(pk=viewer.pk).exists()
+    space_moderator = viewer is not None and (
+        staff_viewer or thread.space.moderators.filter(pk=viewer.pk).exists()
     )
+    can_accept = viewer is not None and (viewer.pk == thread.author_id or space_moderator)
     rows = [
         {
             "post": post,
@@ -228,19 +277,60 @@ def _thread_context(
         "viewer": viewer,
         "can_accept": can_accept and thread.kind == Thread.Kind.QUESTION,
         "staff_viewer": staff_viewer,
+        "poll": poll_for_thread(thread=thread, viewer=viewer, staff=staff_viewer),
+        "can_manage": space_moderator,
         "flag_reasons": Flag.Reason.choices,
-        "reply_form": ReplyForm(initial={"body": draft.body} if draft else None),
+        "reply_form": ReplyForm(initial=_reply_initial(request, workspace, thread, posts, draft)),
         "draft_key": draft_key(thread),
+        "following": is_following(viewer, thread=thread),
+        "bookmarked": bookmarked_post_ids(viewer, ids),
     }
+
+
+def _reply_initial(
+    request: HttpRequest, workspace: Workspace, thread: Thread, posts: list[Post], draft: Any
+) -> dict[str, str] | None:
+    """The reply box's text: the quote the member asked for (?quote=<post number>) after
+    their draft, if any."""
+    text = draft.body if draft else ""
+    number = request.GET.get("quote", "")
+    if number.isdigit():
+        quoted = next((post for post in posts if post.number == int(number)), None)
+        if quoted is not None and quoted.hidden_at is None:
+            url = reverse("community:thread", args=[workspace.slug, thread.pk])
+            block = quote_markdown(post=quoted, url=f"{url}#post-{quoted.number}")
+            text = f"{text.rstrip()}\n\n{block}" if text.strip() else block
+    return {"body": text} if text else None
 
 
 def thread_detail(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
     workspace = _workspace(slug)
     viewer = _viewer(request, workspace)
     thread = _thread(workspace, thread_id, viewer)
-    return render(
-        request, "community/thread.html", _thread_context(request, workspace, thread, viewer)
-    )
+    context = _thread_context(request, workspace, thread, viewer)
+    if viewer is not None:
+        numbers = [row["post"].number for row in context["rows"]]
+        thread_view_record(member=viewer, thread=thread, numbers=numbers)
+    return render(request, "community/thread.html", context)
+
+
+@require_POST
+def thread_read(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
+    """The thread page's ping while it is visible: add `seconds` of reading time (capped;
+    see community.reading). 204; nothing is kept for a visitor."""
+    workspace = _workspace(slug)
+    viewer = _viewer(request, workspace)
+    thread = _thread(workspace, thread_id, viewer)
+    if viewer is None:
+        return HttpResponse(status=204)
+    try:
+        seconds = int(request.POST.get("seconds", ""))
+        read_time_record(member=viewer, thread=thread, seconds=seconds)
+    except CommunityError as error:
+        return HttpResponse(f"{error.field}: {error.message}", status=400)
+    except ValueError:
+        return HttpResponse(_("seconds: give a whole number of seconds."), status=400)
+    return HttpResponse(status=204)
 
 
 @require_POST

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from circolo.activity.models import Activity
 from circolo.community.models import Post, Thread
+from circolo.community.polls import poll_create, poll_vote
 from circolo.community.services import reply_create, space_create, thread_create
 from circolo.core.models import Role, WorkspaceRole
 from circolo.people.models import Member, MemberTag
@@ -135,6 +136,8 @@ def test_thread_page_queries_do_not_grow_with_replies(client, workspace, spaces)
     thread = thread_create(
         space=spaces["public"], author=authors[0], title="Long", body="start", skus=["MOKA-3"]
     )
+    poll = poll_create(thread=thread, author=authors[0], question="Moka?", options=["Sì", "No"])
+    choices = list(poll.options.values_list("pk", flat=True))
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as context:
@@ -146,6 +149,7 @@ def test_thread_page_queries_do_not_grow_with_replies(client, workspace, spaces)
     few = queries()
     for n in range(60):
         reply_create(thread=thread, author=authors[n % 5], body=f"reply {n}")
+        poll_vote(poll=poll, member=authors[n % 5], option_ids=[choices[n % 2]])
     assert queries() == few
 
 
