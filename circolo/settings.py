@@ -164,6 +164,8 @@ CIRCOLO_RECONCILE_SECONDS = env_int("CIRCOLO_RECONCILE_SECONDS", 3600)
 CIRCOLO_IMPORT_MAX_BYTES = env_int("CIRCOLO_IMPORT_MAX_BYTES", 500_000_000)
 # Largest image a member may upload to a post, in bytes (it is then resized and re-encoded).
 CIRCOLO_UPLOAD_MAX_BYTES = env_int("CIRCOLO_UPLOAD_MAX_BYTES", 8 * 1024 * 1024)
+# How long visitors who are not signed in share a thread page's rendered posts (0: off).
+CIRCOLO_COMMUNITY_PAGE_CACHE_SECONDS = env_int("CIRCOLO_COMMUNITY_PAGE_CACHE_SECONDS", 30)
 CIRCOLO_WEBHOOK_MAX_ATTEMPTS = env_int("CIRCOLO_WEBHOOK_MAX_ATTEMPTS", 8)
 # Webhooks that sign a timestamp are refused when it is further than this from now.
 CIRCOLO_WEBHOOK_TOLERANCE_SECONDS = env_int("CIRCOLO_WEBHOOK_TOLERANCE_SECONDS", 300)

@@ -444,6 +444,13 @@ def reply_create(
     raise CommunityError("thread", _("The thread is busy: try again in a moment."))
 
 
+def _page_changed(thread_id: int) -> None:
+    """Once the transaction commits, cached copies of the thread's posts are stale."""
+    from .pagecache import thread_changed
+
+    transaction.on_commit(lambda: thread_changed(thread_id))
+
+
 def _after_post(post: Post) -> None:
     """What follows a new or changed post, inside its transaction: the search index is
     brought up to date, and after commit the people concerned are told (a post waiting for
@@ -455,6 +462,7 @@ def _after_post(post: Post) -> None:
 
     post_index(post=post)
     enqueue_on_commit(post_fanout_task, post.pk)
+    _page_changed(post.thread_id)
 
 
 def post_edit(*, post: Post, editor: Member, body: str, now: dt.datetime | None = None) -> Post:
@@ -546,12 +554,15 @@ def reaction_add(*, post: Post, member: Member, emoji: str, now: dt.datetime | N
                 data={"emoji": emoji},
                 now=moment,
             )
+            _page_changed(post.thread_id)
     return created
 
 
 def reaction_remove(*, post: Post, member: Member, emoji: str) -> bool:
     """Take a reaction back; True when there was one."""
     deleted, _counts = Reaction.objects.filter(post=post, member=member, emoji=emoji).delete()
+    if deleted:
+        _page_changed(post.thread_id)
     return deleted > 0
 
 
@@ -648,6 +659,7 @@ def post_flag(*, post: Post, member: Member, reason: str, note: str = "") -> Fla
             post.hidden_at = timezone.now()
             post.hidden_reason = "flagged"
             post.save(update_fields=["hidden_at", "hidden_reason"])
+            _page_changed(post.thread_id)
     return flag
 
 
@@ -671,6 +683,7 @@ def post_moderate(*, post: Post, moderator: Member, action: str, reason: str = "
             post.hidden_reason = ""
             outcome = Flag.Outcome.DISMISSED
         post.save(update_fields=["hidden_at", "hidden_reason"])
+        _page_changed(post.thread_id)
         Flag.objects.filter(post=post, outcome=Flag.Outcome.OPEN).update(
             outcome=outcome, decided_at=now
         )

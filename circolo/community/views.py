@@ -12,11 +12,15 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -29,6 +33,7 @@ from .follows import bookmarked_post_ids, is_following
 from .forms import PollForm, ReplyForm, ThreadForm
 from .models import Flag, Post, Reaction, Space, Thread
 from .notifications import quote_markdown
+from .pagecache import page_cache_seconds, thread_posts_key
 from .polls import poll_create, poll_for_thread
 from .reading import read_time_record, thread_view_record
 from .safety import sanction_active
@@ -307,10 +312,36 @@ def thread_detail(request: HttpRequest, slug: str, thread_id: int) -> HttpRespon
     workspace = _workspace(slug)
     viewer = _viewer(request, workspace)
     thread = _thread(workspace, thread_id, viewer)
+    if viewer is None and not request.user.is_authenticated and page_cache_seconds() > 0:
+        return _thread_page_anonymous(request, workspace, thread)
     context = _thread_context(request, workspace, thread, viewer)
     if viewer is not None:
         numbers = [row["post"].number for row in context["rows"]]
         thread_view_record(member=viewer, thread=thread, numbers=numbers)
+    return render(request, "community/thread.html", context)
+
+
+def _thread_page_anonymous(
+    request: HttpRequest, workspace: Workspace, thread: Thread
+) -> HttpResponse:
+    """A visitor's thread page: the posts from the shared cache (pagecache), the page
+    around them rendered as usual."""
+    key = thread_posts_key(thread, page=request.GET.get("page", "1"), language=get_language() or "")
+    posts_html = cache.get(key)
+    if posts_html is None:
+        context = _thread_context(request, workspace, thread, None)
+        posts_html = render_to_string("community/_posts.html", context, request)
+        cache.set(key, posts_html, page_cache_seconds())
+    else:
+        context = {
+            "community": workspace,
+            "thread": thread,
+            "space": thread.space,
+            "poll": poll_for_thread(thread=thread, viewer=None, staff=False),
+            "viewer": None,
+        }
+    # Our own template's output, cached as text: marked safe again, never user input.
+    context["posts_html"] = mark_safe(posts_html)  # noqa: S308
     return render(request, "community/thread.html", context)
 
 

@@ -14,3 +14,9 @@ def _no_posting_limits(request: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         unlimited = trust.Limits(10_000, 10_000, 0, 10_000, 10_000, 10_000)
         monkeypatch.setattr(trust, "LIMITS", dict.fromkeys(trust.LIMITS, unlimited))
         monkeypatch.setattr(safety, "SPAM_CHECKS", False)
+
+
+@pytest.fixture(autouse=True)
+def _no_page_cache(settings: Any) -> None:
+    """Each test reads pages fresh; the shared page cache has its own tests."""
+    settings.CIRCOLO_COMMUNITY_PAGE_CACHE_SECONDS = 0
