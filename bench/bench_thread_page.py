@@ -63,11 +63,9 @@ def build() -> tuple[str, int]:
 
     from django.utils import timezone
 
-    from circolo.community import services
+    from circolo.community import safety, services, trust
     from circolo.core.models import Workspace
     from circolo.people.models import Member
-
-    from circolo.community import safety, trust
 
     # The bench writes faster than any member could: posting limits and spam checks off.
     unlimited = trust.Limits(10_000, 10_000, 0, 10_000, 10_000, 10_000)

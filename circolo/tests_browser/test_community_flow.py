@@ -61,7 +61,7 @@ def test_ask_answer_accept_moderate_and_rsvp(
     page.locator("input[name=password2]").fill(PASSWORD)
     page.locator("form button[type=submit]").last.click()
     page.wait_for_url(re.compile(r".*/accounts/confirm-email/.*"))
-    link = re.search(r"https?://\S+/accounts/confirm-email/\S+", mail.outbox[-1].body)
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+", str(mail.outbox[-1].body))
     assert link is not None
     page.goto(link.group(0).replace("http://testserver", live_server.url))
     page.locator("form button[type=submit]").last.click()  # confirm the address

@@ -36,7 +36,10 @@ class Event(models.Model):
     ends_at = models.DateTimeField(_("ends"))
     timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
     capacity = models.PositiveIntegerField(_("places"), null=True, blank=True)
-    created_by = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    # Who set the event up; kept while they exist (the workspace's deletion takes all).
+    created_by = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
