@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start")
 
 
 def configure(db: str, *, database: str, prefix: str) -> Callable[[], None]:

@@ -697,11 +697,8 @@ def post_moderate(*, post: Post, moderator: Member, action: str, reason: str = "
     return post
 
 
-def post_approve(*, post: Post, moderator: Member) -> Post:
-    """Let through a post held for approval (a watched word or a spam check): it is shown,
-    its thread too if it opens one, its automatic flags are closed, and what follows a new
-    post happens now. Audited; the author is told."""
-    from .notifications import notify
+def _held_check(post: Post, moderator: Member) -> None:
+    """The post waits for approval and `moderator` may decide on it."""
     from .safety import APPROVAL
 
     if moderator.workspace_id != post.workspace_id:
@@ -710,6 +707,15 @@ def post_approve(*, post: Post, moderator: Member) -> Post:
         raise CommunityError("action", _("Only a moderator can do this."))
     if post.hidden_at is None or post.hidden_reason != APPROVAL:
         raise CommunityError("action", _("This post is not waiting for approval."))
+
+
+def post_approve(*, post: Post, moderator: Member) -> Post:
+    """Let through a post held for approval (a watched word or a spam check): it is shown,
+    its thread too if it opens one, its automatic flags are closed, and what follows a new
+    post happens now. Audited; the author is told."""
+    from .notifications import notify
+
+    _held_check(post, moderator)
     now = timezone.now()
     with transaction.atomic():
         post.hidden_at = None
@@ -745,14 +751,8 @@ def post_reject(*, post: Post, moderator: Member, reason: str = "") -> Post:
     """Refuse a post held for approval: it stays hidden for good (reason "rejected") and its
     flags are upheld. Audited with the reason; the author is told."""
     from .notifications import notify
-    from .safety import APPROVAL
 
-    if moderator.workspace_id != post.workspace_id:
-        raise NotFound()
-    if not _moderates(moderator, post.thread.space):
-        raise CommunityError("action", _("Only a moderator can do this."))
-    if post.hidden_at is None or post.hidden_reason != APPROVAL:
-        raise CommunityError("action", _("This post is not waiting for approval."))
+    _held_check(post, moderator)
     now = timezone.now()
     reason = str(reason).strip()[:200]
     with transaction.atomic():
