@@ -56,6 +56,7 @@ from typing import Any
 
 from django.db import connection as default_connection
 from django.db import transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString
@@ -346,14 +347,17 @@ def _sqlite_trigger_sql() -> list[str]:
 
 
 def _keyset(rows: Any) -> Iterator[tuple[int, int, int, str, str]]:
-    """Rows by primary key in batches, without a server-side cursor held across writes."""
-    last = 0
-    while True:
-        chunk = list(rows.filter(pk__gt=last)[:INDEX_BATCH])
-        if not chunk:
-            return
-        yield from chunk
-        last = chunk[-1][0]
+    """Rows by primary key in ranges of ids, without a server-side cursor held across
+    writes. Ranges rather than "the next N after the last id": with joins, PostgreSQL plans
+    a LIMIT by scanning the joined tables whole, a range by the primary key."""
+    bounds = rows.order_by().aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return
+    start = bounds["low"]
+    while start <= bounds["high"]:
+        end = start + INDEX_BATCH
+        yield from rows.filter(pk__gte=start, pk__lt=end)
+        start = end
 
 
 def _search_erase(*, subject: DataSubject) -> dict[str, int]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
@@ -31,7 +33,7 @@ from .drafts import draft_discard, draft_for, draft_key
 from .events import events_upcoming
 from .follows import bookmarked_post_ids, is_following
 from .forms import PollForm, ReplyForm, ThreadForm
-from .models import Flag, Post, Reaction, Space, Thread
+from .models import CommunityProfile, Flag, Post, Reaction, Space, Thread
 from .notifications import quote_markdown
 from .pagecache import page_cache_seconds, thread_posts_key
 from .polls import poll_create, poll_for_thread
@@ -256,23 +258,35 @@ def _thread_context(
         staff_viewer or thread.space.moderators.filter(pk=viewer.pk).exists()
     )
     can_accept = viewer is not None and (viewer.pk == thread.author_id or space_moderator)
-    rows = [
-        {
-            "post": post,
-            "owner": post.author_id in owners,
-            "accepted": post.pk == thread.accepted_post_id,
-            "reactions": [
-                {
-                    "emoji": value,
-                    "label": label,
-                    "count": counts.get(post.pk, {}).get(value, 0),
-                    "mine": (post.pk, value) in mine,
-                }
-                for value, label in Reaction.Emoji.choices
-            ],
-        }
-        for post in posts
-    ]
+    # Addresses made once and filled per post: a page of 200 posts would otherwise resolve
+    # hundreds of URLs.
+    profile_url = reverse("community:profile", args=[workspace.slug, "HANDLE"])
+    react_url = reverse("community:react", args=[workspace.slug, 0])
+    rows = []
+    for post in posts:
+        reactions = [
+            {
+                "emoji": value,
+                "label": label,
+                "count": counts.get(post.pk, {}).get(value, 0),
+                "mine": (post.pk, value) in mine,
+            }
+            for value, label in Reaction.Emoji.choices
+        ]
+        profile = _profile_of(post)
+        rows.append(
+            {
+                "post": post,
+                "owner": post.author_id in owners,
+                "accepted": post.pk == thread.accepted_post_id,
+                # A visitor sees only the reactions someone gave; a member can give any.
+                "reactions": reactions if viewer else [r for r in reactions if r["count"]],
+                "profile_url": profile_url.replace("HANDLE", quote(profile.handle, safe=""))
+                if profile
+                else "",
+                "react_url": react_url.replace("/p/0/", f"/p/{post.pk}/"),
+            }
+        )
     return {
         "community": workspace,
         "thread": thread,
@@ -290,6 +304,14 @@ def _thread_context(
         "following": is_following(viewer, thread=thread),
         "bookmarked": bookmarked_post_ids(viewer, ids),
     }
+
+
+def _profile_of(post: Post) -> CommunityProfile | None:
+    """The author's profile, loaded with the post (no query); None if they have none."""
+    try:
+        return post.author.community
+    except ObjectDoesNotExist:
+        return None
 
 
 def _reply_initial(
