@@ -62,6 +62,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from circolo.people.models import Member
 from circolo.people.normalise import InputError, normalise_tag
 from circolo.people.privacy import DataSubject, register_eraser
 
@@ -308,10 +309,9 @@ def post_index(*, post: Post) -> None:
 def search_rebuild(*, workspace_id: int | None = None) -> int:
     """Rebuild the index from the posts, for one workspace or all of them, in one
     transaction; running it twice gives the same index. Returns the entries written."""
-    posts = Post.objects.filter(author__erased_at__isnull=True)
+    posts = Post.objects.all()
     if workspace_id is not None:
         posts = posts.filter(workspace_id=workspace_id)
-    rows = posts.order_by("pk").values_list("pk", "workspace_id", "number", "thread__title", "html")
     sqlite = default_connection.vendor == "sqlite"
     with transaction.atomic(), default_connection.cursor() as cursor:
         if sqlite:
@@ -325,7 +325,7 @@ def search_rebuild(*, workspace_id: int | None = None) -> int:
             cursor.execute(
                 "DELETE FROM community_searchdoc WHERE workspace_id = %s", [workspace_id]
             )
-        written = search_entries_write(rows=_keyset(rows))
+        written = search_entries_write(rows=_keyset(posts))
         if sqlite:
             cursor.execute(
                 "INSERT INTO community_searchfts (community_searchfts) VALUES ('rebuild')"
@@ -346,18 +346,38 @@ def _sqlite_trigger_sql() -> list[str]:
     return made
 
 
-def _keyset(rows: Any) -> Iterator[tuple[int, int, int, str, str]]:
-    """Rows by primary key in ranges of ids, without a server-side cursor held across
-    writes. Ranges rather than "the next N after the last id": with joins, PostgreSQL plans
-    a LIMIT by scanning the joined tables whole, a range by the primary key."""
-    bounds = rows.order_by().aggregate(low=Min("pk"), high=Max("pk"))
+def _keyset(posts: Any) -> Iterator[tuple[int, int, int, str, str]]:
+    """(post id, workspace id, number, thread title, html) of the posts to index, by ranges
+    of ids, without a server-side cursor held across writes. Each range reads the posts
+    alone, then the titles and erased authors it needs by primary key: no join for the
+    planner to turn into scans of whole tables (it did, on freshly loaded tables)."""
+    bounds = posts.order_by().aggregate(low=Min("pk"), high=Max("pk"))
     if bounds["low"] is None:
         return
     start = bounds["low"]
     while start <= bounds["high"]:
         end = start + INDEX_BATCH
-        yield from rows.filter(pk__gte=start, pk__lt=end)
+        chunk = list(
+            posts.filter(pk__gte=start, pk__lt=end)
+            .order_by("pk")
+            .values_list("pk", "workspace_id", "number", "thread_id", "author_id", "html")
+        )
         start = end
+        if not chunk:
+            continue
+        erased = set(
+            Member.objects.filter(
+                pk__in={row[4] for row in chunk}, erased_at__isnull=False
+            ).values_list("pk", flat=True)
+        )
+        titles = dict(
+            Thread.objects.filter(pk__in={row[3] for row in chunk if row[2] == 1}).values_list(
+                "pk", "title"
+            )
+        )
+        for post_id, workspace_id, number, thread_id, author_id, html in chunk:
+            if author_id not in erased:
+                yield post_id, workspace_id, number, titles.get(thread_id, ""), html
 
 
 def _search_erase(*, subject: DataSubject) -> dict[str, int]:
