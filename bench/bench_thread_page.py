@@ -75,10 +75,8 @@ def build() -> tuple[str, int]:
 
 def count_queries(path: str) -> int:
     from django.db import connection
-    from django.test import Client
+    from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
-
-    from django.test import override_settings
 
     client = Client()
     with override_settings(CIRCOLO_COMMUNITY_PAGE_CACHE_SECONDS=0):
