@@ -203,6 +203,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "circolo.community.tasks.digests_task",
         "schedule": 3600.0,
     },
+    "community-scheduled-threads": {
+        "task": "circolo.community.tasks.scheduled_threads_task",
+        "schedule": 60.0,
+    },
+    "community-drafts-purge": {
+        "task": "circolo.community.tasks.drafts_purge_task",
+        "schedule": 86400.0,
+    },
 }
 
 if REDIS_URL:

@@ -53,3 +53,19 @@ def digests_task() -> int:
     from .notifications import digests_send
 
     return digests_send(now=timezone.now())
+
+
+@shared_task
+def scheduled_threads_task() -> int:
+    """Publish the team's planned threads whose time has come (each once, under a row lock)."""
+    from .team import scheduled_publish_due
+
+    return scheduled_publish_due(now=timezone.now())
+
+
+@shared_task
+def drafts_purge_task() -> int:
+    """Drop drafts nobody touched for 90 days."""
+    from .drafts import drafts_purge
+
+    return drafts_purge(now=timezone.now())

@@ -107,3 +107,11 @@ def test_reply_draft_round_trip_and_privacy(workspace: Any, other_workspace: Any
         == 404
     )
     assert not Draft.objects.exists()
+
+
+def test_the_purge_task_runs(workspace: Any) -> None:
+    from circolo.community.tasks import drafts_purge_task
+
+    member = MemberFactory(workspace=workspace)
+    draft_save(member=member, key="space:1", body="x")
+    assert drafts_purge_task.apply().get() == 0 and Draft.objects.count() == 1

@@ -180,3 +180,22 @@ def test_staff_sets_content_kind_when_posting(workspace: Any, space: Any, owner:
     owner.client.post(url, {"kind": "discussion", "title": "Offerta", "body": "-20%",
                             "content_kind": "promotion"})  # fmt: skip
     assert Thread.objects.get(title="Offerta").content_kind == "promotion"
+
+
+def test_the_scheduler_task_publishes_due_threads(workspace: Any, space: Any, owner: Any) -> None:
+    from django.conf import settings
+
+    from circolo.community.tasks import scheduled_threads_task
+
+    staff = member_for_user(workspace=workspace, user=owner.user)
+    now = timezone.now()
+    planned = scheduled_thread_create(
+        space=space, author=staff, title="Domani", body="b",
+        publish_at=now + dt.timedelta(minutes=1), now=now,
+    )  # fmt: skip
+    ScheduledThread.objects.filter(pk=planned.pk).update(publish_at=now - dt.timedelta(seconds=1))
+    assert scheduled_threads_task.apply().get() == 1
+    assert Thread.objects.filter(title="Domani").exists()
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "circolo.community.tasks.scheduled_threads_task" in tasks
+    assert "circolo.community.tasks.drafts_purge_task" in tasks
