@@ -138,6 +138,20 @@ def _thread_out(thread: Thread) -> dict[str, Any]:
     }
 
 
+def _post_out(post: Post, thread: Thread) -> dict[str, Any]:
+    return {
+        "id": post.pk,
+        "number": post.number,
+        "author_id": post.author_id,
+        "body": post.body,
+        "html": post.html,
+        "staff": post.staff,
+        "accepted": post.pk == thread.accepted_post_id,
+        "created_at": post.created_at,
+        "edited_at": post.edited_at,
+    }
+
+
 def _community_error(error: community.CommunityError) -> ApiError:
     if isinstance(error, community.NotFound):
         return not_found()
@@ -229,20 +243,7 @@ def threads_get(
     if not member_is_staff(viewer):
         posts = posts.filter(hidden_at__isnull=True)
     body = _thread_out(thread)
-    body["posts"] = [
-        {
-            "id": post.pk,
-            "number": post.number,
-            "author_id": post.author_id,
-            "body": post.body,
-            "html": post.html,
-            "staff": post.staff,
-            "accepted": post.pk == thread.accepted_post_id,
-            "created_at": post.created_at,
-            "edited_at": post.edited_at,
-        }
-        for post in posts[:POSTS_MAX]
-    ]
+    body["posts"] = [_post_out(post, thread) for post in posts[:POSTS_MAX]]
     return body
 
 
@@ -302,17 +303,4 @@ def replies_create(
         post = community.reply_create(thread=thread, author=author, body=payload.body)
     except community.CommunityError as error:
         raise _community_error(error) from None
-    return Status(
-        201,
-        {
-            "id": post.pk,
-            "number": post.number,
-            "author_id": post.author_id,
-            "body": post.body,
-            "html": post.html,
-            "staff": post.staff,
-            "accepted": False,
-            "created_at": post.created_at,
-            "edited_at": post.edited_at,
-        },
-    )
+    return Status(201, _post_out(post, thread))

@@ -6,13 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from circolo.people.models import Member
 
-from .markdown import POST_MAX_CHARS
 from .models import Draft, Space, Thread
-from .services import CommunityError
+from .services import body_length_check
 
 # Drafts older than this are dropped by the daily clean-up.
 DRAFT_DAYS = 90
@@ -30,12 +28,7 @@ def draft_save(
     discards it. Returns the draft, or None when there is nothing to keep."""
     title = str(title)[:200]
     body = str(body)
-    if len(body) > POST_MAX_CHARS:
-        raise CommunityError(
-            "body",
-            _("A post has at most %(limit)s characters; this one has %(count)s.")
-            % {"limit": f"{POST_MAX_CHARS:,}", "count": f"{len(body):,}"},
-        )
+    body_length_check(body)
     if not title.strip() and not body.strip():
         draft_discard(member=member, key=key)
         return None

@@ -28,7 +28,7 @@ from .markdown import POST_MAX_CHARS, render
 from .models import Event, Notification, Rsvp, Space
 from .notifications import notify
 from .safety import sanction_check
-from .selectors import member_is_staff, readable_spaces, space_readable
+from .selectors import member_moderates, readable_spaces, space_readable
 from .services import ACTIVITY_SOURCE, CHANNEL, CommunityError, NotFound, thread_create
 
 TITLE_MAX = 200
@@ -73,7 +73,7 @@ def event_can_check_in(*, member: Member | None, event: Event) -> bool:
     """The member may check attendees in: anyone on the team, or a moderator of the space."""
     if member is None or member.workspace_id != event.workspace_id:
         return False
-    return member_is_staff(member) or event.space.moderators.filter(pk=member.pk).exists()
+    return member_moderates(member, event.space)
 
 
 # --------------------------------------------------------------------------- input

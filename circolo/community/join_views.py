@@ -28,6 +28,15 @@ def welcome_thread(workspace_id: int, viewer: object) -> Thread | None:
     return next((thread for thread in candidates if WELCOME_TAG in thread.tags), None)
 
 
+def _next(request: HttpRequest) -> str:
+    """The ?next= address if it is on this site, else ""."""
+    after = request.GET.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        after, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return after if after and safe else ""
+
+
 def join_view(request: HttpRequest, slug: str) -> HttpResponse:
     """The community's sign-in page: email and password, or any configured social account;
     new accounts come back to the welcome step."""
@@ -35,10 +44,8 @@ def join_view(request: HttpRequest, slug: str) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("community:welcome", slug=slug)
     welcome = reverse("community:welcome", args=[slug])
-    after = request.GET.get("next", "")
-    if after and url_has_allowed_host_and_scheme(
-        after, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    after = _next(request)
+    if after:
         welcome = f"{welcome}?next={after}"
     return render(request, "community/join.html", {"community": workspace, "next": welcome})
 
@@ -50,10 +57,8 @@ def welcome_view(request: HttpRequest, slug: str) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     viewer = _viewer(request, workspace)
-    after = request.GET.get("next", "")
-    if after and url_has_allowed_host_and_scheme(
-        after, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    after = _next(request)
+    if after:
         return redirect(after)
     thread = welcome_thread(workspace.pk, viewer)
     messages.success(request, _("Welcome to the %(name)s community!") % {"name": workspace.name})

@@ -22,7 +22,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from circolo.core.models import Workspace
 from circolo.people.models import Member
 
 from .follows import (
@@ -44,17 +43,11 @@ from .notifications import (
     unsubscribe_read,
 )
 from .profiles import profile_ensure
-from .services import CommunityError, NotFound, member_for_user
-from .views import _space, _thread, _workspace
+from .services import CommunityError, NotFound
+from .views import _space, _thread, _viewer, _workspace
 
 NOTIFICATIONS_PER_PAGE = 30
 BOOKMARKS_PER_PAGE = 30
-
-
-def _member(request: HttpRequest, workspace: Workspace) -> Member | None:
-    if not request.user.is_authenticated:
-        return None
-    return member_for_user(workspace=workspace, user=request.user)
 
 
 def _back(request: HttpRequest, fallback: str) -> HttpResponse:
@@ -81,7 +74,7 @@ class NotificationRow:
 
 def notifications_list(request: HttpRequest, slug: str) -> HttpResponse:
     workspace = _workspace(slug)
-    viewer = _member(request, workspace)
+    viewer = _viewer(request, workspace)
     if viewer is None:
         return redirect_to_login(request.get_full_path())
     found = notifications_visible(viewer).select_related(
@@ -114,7 +107,7 @@ def notifications_list(request: HttpRequest, slug: str) -> HttpResponse:
 def notification_open(request: HttpRequest, slug: str, notification_id: int) -> HttpResponse:
     """Follow a notification's link: it is marked read and leads to what it is about."""
     workspace = _workspace(slug)
-    viewer = _member(request, workspace)
+    viewer = _viewer(request, workspace)
     if viewer is None:
         return redirect_to_login(request.get_full_path())
     notification = (
@@ -132,7 +125,7 @@ def notification_open(request: HttpRequest, slug: str, notification_id: int) -> 
 @require_POST
 def notifications_read_all(request: HttpRequest, slug: str) -> HttpResponse:
     workspace = _workspace(slug)
-    viewer = _member(request, workspace)
+    viewer = _viewer(request, workspace)
     if viewer is None:
         return redirect_to_login(reverse("community:notifications", args=[slug]))
     notifications_read(member=viewer)
@@ -154,7 +147,7 @@ class NotificationSettingsForm(forms.Form):
 
 def notification_settings(request: HttpRequest, slug: str) -> HttpResponse:
     workspace = _workspace(slug)
-    viewer = _member(request, workspace)
+    viewer = _viewer(request, workspace)
     if viewer is None:
         return redirect_to_login(request.get_full_path())
     profile = profile_ensure(viewer)
@@ -210,7 +203,7 @@ def unsubscribe(request: HttpRequest, slug: str, token: str) -> HttpResponse:
 
 def bookmarks_list(request: HttpRequest, slug: str) -> HttpResponse:
     workspace = _workspace(slug)
-    viewer = _member(request, workspace)
+    viewer = _viewer(request, workspace)
     if viewer is None:
         return redirect_to_login(request.get_full_path())
     page = Paginator(member_bookmarks(viewer), BOOKMARKS_PER_PAGE).get_page(request.GET.get("page"))
@@ -252,7 +245,7 @@ def _do(act: Callable[[], object], back: Callable[[], HttpResponse]) -> HttpResp
 @require_POST
 def follow_thread(request: HttpRequest, slug: str, thread_id: int) -> HttpResponse:
     workspace = _workspace(slug)
-    viewer = _member(request, workspace)
+    viewer = _viewer(request, workspace)
     here = reverse("community:thread", args=[slug, thread_id])
     if viewer is None:
         return redirect_to_login(here)
@@ -267,7 +260,7 @@ def follow_thread(request: HttpRequest, slug: str, thread_id: int) -> HttpRespon
 @require_POST
 def follow_space(request: HttpRequest, slug: str, space_slug: str) -> HttpResponse:
     workspace = _workspace(slug)
-    viewer = _member(request, workspace)
+    viewer = _viewer(request, workspace)
     here = reverse("community:space", args=[slug, space_slug])
     if viewer is None:
         return redirect_to_login(here)
@@ -283,7 +276,7 @@ def follow_space(request: HttpRequest, slug: str, space_slug: str) -> HttpRespon
 def follow_member(request: HttpRequest, slug: str, handle: str) -> HttpResponse:
     """Follow or unfollow a member by handle (the profile page's button)."""
     workspace = _workspace(slug)
-    viewer = _member(request, workspace)
+    viewer = _viewer(request, workspace)
     here = reverse("community:profile", args=[slug, handle])
     if viewer is None:
         return redirect_to_login(here)
@@ -304,7 +297,7 @@ def follow_member(request: HttpRequest, slug: str, handle: str) -> HttpResponse:
 @require_POST
 def post_bookmark(request: HttpRequest, slug: str, post_id: int) -> HttpResponse:
     workspace = _workspace(slug)
-    viewer = _member(request, workspace)
+    viewer = _viewer(request, workspace)
     post = Post.objects.filter(workspace=workspace, pk=post_id).first()
     if post is None:
         raise Http404

@@ -83,6 +83,13 @@ _THREAD_IN_LINK = re.compile(r"/t/(\d+)/")
 # --------------------------------------------------------------------------- creating
 
 
+def _may_tell(recipient: Member, actor: Member | None) -> bool:
+    """Nobody is told of their own doing; merged and erased members are told nothing."""
+    if actor is not None and actor.pk == recipient.pk:
+        return False
+    return recipient.merged_into_id is None and recipient.erased_at is None
+
+
 def notify(
     *,
     recipient: Member,
@@ -100,9 +107,7 @@ def notify(
     recipient may not read. Returns the new notification, or None."""
     if kind not in Notification.Kind.values:
         raise ValueError(f"unknown notification kind {kind!r}")
-    if actor is not None and actor.pk == recipient.pk:
-        return None
-    if recipient.merged_into_id is not None or recipient.erased_at is not None:
+    if not _may_tell(recipient, actor):
         return None
     if thread is None and post is not None:
         thread = post.thread
@@ -147,10 +152,7 @@ def notify_many(
     wanted = {
         member.pk: member
         for member in recipients
-        if member.workspace_id == post.workspace_id
-        and (actor is None or member.pk != actor.pk)
-        and member.merged_into_id is None
-        and member.erased_at is None
+        if member.workspace_id == post.workspace_id and _may_tell(member, actor)
     }
     if not wanted:
         return 0

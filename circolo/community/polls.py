@@ -18,7 +18,7 @@ from circolo.activity.services import activity_record
 from circolo.people.models import Member
 
 from .models import Poll, PollOption, PollVote, Thread
-from .selectors import member_is_staff, space_readable
+from .selectors import member_is_staff, member_moderates, space_readable
 from .services import ACTIVITY_SOURCE, CHANNEL, CommunityError, NotFound
 
 QUESTION_MAX = 200
@@ -251,12 +251,7 @@ def poll_close(*, poll: Poll, actor: Member, now: dt.datetime | None = None) -> 
     a closed poll changes nothing."""
     _poll_readable(poll, actor)
     thread = poll.thread
-    allowed = (
-        actor.pk == thread.author_id
-        or member_is_staff(actor)
-        or thread.space.moderators.filter(pk=actor.pk).exists()
-    )
-    if not allowed:
+    if actor.pk != thread.author_id and not member_moderates(actor, thread.space):
         raise CommunityError("poll", _("Only the poll's author or a moderator can close it."))
     moment = now or timezone.now()
     if not poll_is_closed(poll, moment):

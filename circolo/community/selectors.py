@@ -25,6 +25,16 @@ def member_is_staff(member: Member | None) -> bool:
     ).exists()
 
 
+def member_moderates(member: Member | None, space: Space, *, staff: bool | None = None) -> bool:
+    """The member moderates the space: on the brand's team, or one of its moderators.
+    `staff`: member_is_staff(member) when the caller knows it already."""
+    if member is None:
+        return False
+    if staff if staff is not None else member_is_staff(member):
+        return True
+    return space.moderators.filter(pk=member.pk).exists()
+
+
 def _matches_segment(space: Space, member: Member) -> bool:
     rule = space.segment or {}
     tags = [str(tag) for tag in rule.get("tags", [])]

@@ -29,7 +29,7 @@ from .markdown import POST_MAX_CHARS, render
 from .models import Flag, Post, PostRevision, Reaction, Space, Thread
 from .models.forum import ContentKind
 from .profiles import profile_ensure
-from .selectors import member_is_staff, space_readable
+from .selectors import member_is_staff, member_moderates, space_readable
 
 if TYPE_CHECKING:  # community.safety imports this module's errors: typing only here
     from .safety import Screening
@@ -272,16 +272,21 @@ def _trust_check(member: Member, now: dt.datetime | None = None) -> None:
     trust_check(member=member, now=now)
 
 
-def _body(body: str) -> str:
-    text = str(body).strip()
-    if not text:
-        raise CommunityError("body", _("Write something first."))
+def body_length_check(text: str) -> None:
+    """CommunityError when a post's text is longer than a post may be."""
     if len(text) > POST_MAX_CHARS:
         raise CommunityError(
             "body",
             _("A post has at most %(limit)s characters; this one has %(count)s.")
             % {"limit": f"{POST_MAX_CHARS:,}", "count": f"{len(text):,}"},
         )
+
+
+def _body(body: str) -> str:
+    text = str(body).strip()
+    if not text:
+        raise CommunityError("body", _("Write something first."))
+    body_length_check(text)
     return text
 
 
@@ -470,10 +475,10 @@ def post_edit(*, post: Post, editor: Member, body: str, now: dt.datetime | None 
     text is kept as a revision."""
     space = post.thread.space
     staff = member_is_staff(editor)
-    moderator = space.moderators.filter(pk=editor.pk).exists()
+    moderator = member_moderates(editor, space, staff=staff)
     if editor.workspace_id != post.workspace_id:
         raise NotFound()
-    if editor.pk != post.author_id and not (staff or moderator):
+    if editor.pk != post.author_id and not moderator:
         raise CommunityError("post", _("Only the author or a moderator can edit this post."))
     if not staff:
         _sanction_check(editor)
@@ -582,12 +587,7 @@ def answer_accept(
         raise CommunityError("post", _("The question itself cannot be its answer."))
     if post.hidden_at is not None:
         raise CommunityError("post", _("A hidden post cannot be the accepted answer."))
-    allowed = (
-        actor.pk == thread.author_id
-        or member_is_staff(actor)
-        or thread.space.moderators.filter(pk=actor.pk).exists()
-    )
-    if not allowed:
+    if actor.pk != thread.author_id and not member_moderates(actor, thread.space):
         raise CommunityError(
             "post", _("Only the person who asked or a moderator can accept an answer.")
         )
@@ -617,10 +617,6 @@ def answer_accept(
 
 
 # --------------------------------------------------------------------------- moderation
-
-
-def _moderates(member: Member, space: Space) -> bool:
-    return member_is_staff(member) or space.moderators.filter(pk=member.pk).exists()
 
 
 def post_flag(*, post: Post, member: Member, reason: str, note: str = "") -> Flag:
@@ -654,7 +650,7 @@ def post_flag(*, post: Post, member: Member, reason: str, note: str = "") -> Fla
         )
         open_flags = Flag.objects.filter(post=post, outcome=Flag.Outcome.OPEN).count()
         if post.hidden_at is None and (
-            open_flags >= FLAGS_TO_HIDE or _moderates(member, post.thread.space)
+            open_flags >= FLAGS_TO_HIDE or member_moderates(member, post.thread.space)
         ):
             post.hidden_at = timezone.now()
             post.hidden_reason = "flagged"
@@ -668,7 +664,7 @@ def post_moderate(*, post: Post, moderator: Member, action: str, reason: str = "
     Audited with the reason; the post's author is never told who flagged."""
     if moderator.workspace_id != post.workspace_id:
         raise NotFound()
-    if not _moderates(moderator, post.thread.space):
+    if not member_moderates(moderator, post.thread.space):
         raise CommunityError("action", _("Only a moderator can do this."))
     if action not in ("hide", "show"):
         raise CommunityError("action", _("Choose to hide or to show the post."))
@@ -703,7 +699,7 @@ def _held_check(post: Post, moderator: Member) -> None:
 
     if moderator.workspace_id != post.workspace_id:
         raise NotFound()
-    if not _moderates(moderator, post.thread.space):
+    if not member_moderates(moderator, post.thread.space):
         raise CommunityError("action", _("Only a moderator can do this."))
     if post.hidden_at is None or post.hidden_reason != APPROVAL:
         raise CommunityError("action", _("This post is not waiting for approval."))

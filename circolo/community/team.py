@@ -19,7 +19,7 @@ from circolo.people.models import Member
 
 from .models import ScheduledThread, Space, Thread
 from .models.forum import ContentKind
-from .selectors import member_is_staff
+from .selectors import member_is_staff, member_moderates
 from .services import CommunityError, NotFound, _body, _tags, thread_create
 
 logger = logging.getLogger(__name__)
@@ -29,10 +29,6 @@ PROMOTION_SHARE_MAX = 0.20
 THREAD_ACTIONS = ("pin", "unpin", "announce", "unannounce", "close", "open")
 
 
-def _moderates(member: Member, space: Space) -> bool:
-    return member_is_staff(member) or space.moderators.filter(pk=member.pk).exists()
-
-
 def thread_manage(*, thread: Thread, actor: Member, action: str) -> Thread:
     """Pin, announce or close a thread (or undo it): staff and the space's moderators;
     announcing is for staff only. Audited."""
@@ -40,7 +36,7 @@ def thread_manage(*, thread: Thread, actor: Member, action: str) -> Thread:
         raise NotFound()
     if action not in THREAD_ACTIONS:
         raise CommunityError("action", _("Choose what to do with the thread."))
-    if not _moderates(actor, thread.space):
+    if not member_moderates(actor, thread.space):
         raise CommunityError("action", _("Only a moderator can do this."))
     if action in ("announce", "unannounce") and not member_is_staff(actor):
         raise CommunityError("action", _("Only the team can make announcements."))

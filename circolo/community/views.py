@@ -39,7 +39,13 @@ from .pagecache import page_cache_seconds, thread_posts_key
 from .polls import poll_create, poll_for_thread
 from .reading import read_time_record, thread_view_record
 from .safety import sanction_active
-from .selectors import member_is_staff, readable_spaces, space_readable, verified_owners
+from .selectors import (
+    member_is_staff,
+    member_moderates,
+    readable_spaces,
+    space_readable,
+    verified_owners,
+)
 from .services import (
     CommunityError,
     RateLimited,
@@ -254,9 +260,7 @@ def _thread_context(
         )
     owners = verified_owners(thread, {post.author_id for post in posts})
     draft = draft_for(member=viewer, key=draft_key(thread))
-    space_moderator = viewer is not None and (
-        staff_viewer or thread.space.moderators.filter(pk=viewer.pk).exists()
-    )
+    space_moderator = member_moderates(viewer, thread.space, staff=staff_viewer)
     can_accept = viewer is not None and (viewer.pk == thread.author_id or space_moderator)
     # Addresses made once and filled per post: a page of 200 posts would otherwise resolve
     # hundreds of URLs.
