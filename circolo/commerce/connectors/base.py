@@ -23,6 +23,7 @@ from circolo.commerce.schema import CustomerIn, OrderIn, ProductIn, RefundIn
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
+    from circolo.commerce.discounts import CreatedDiscount, DiscountSpec
     from circolo.commerce.models import Store
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,22 @@ class Connector(ABC):
     @abstractmethod
     def setup_guide(self) -> SetupGuide:
         """What the store setup page shows for this platform."""
+
+    # ---- discounts (loyalty rewards)
+    # Not abstract (yet): connectors written for tests implement only the sync contract, and
+    # discounts.discounts_supported tells a platform that overrides this from one that doesn't.
+    def create_discount(self, *, store: Store, spec: DiscountSpec) -> CreatedDiscount:
+        """Make `spec` in the store through its API as a code usable once in total (and once
+        per customer, restricted to spec.customer_email, where the platform can). Raise
+        discounts.DiscountError: retryable for timeouts, 5xx and throttling, not for answers
+        refusing the request (quoting the platform's message)."""
+        from circolo.commerce.discounts import DiscountError
+
+        raise DiscountError(
+            _("%(platform)s stores cannot make discount codes through Circolo.")
+            % {"platform": self.label},
+            retryable=False,
+        )
 
 
 _REGISTRY: dict[str, Connector] = {}

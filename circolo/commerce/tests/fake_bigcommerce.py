@@ -130,7 +130,10 @@ def redeliver(signed: Signed, *, secret: str, timestamp: int | None = None) -> S
 
 @dataclass
 class FakeShop:
-    """An in-memory BigCommerce store and its REST API (a WSGI app: call it)."""
+    """An in-memory BigCommerce store and its REST API (a WSGI app: call it).
+
+    Discount coupons made through POST /v2/coupons are kept in `store_coupons` (`coupons`
+    holds the coupons applied to each order)."""
 
     store_hash: str = STORE_HASH
     access_token: str = ACCESS_TOKEN
@@ -153,6 +156,12 @@ class FakeShop:
     # After `fail_after` more requests, every request answers `fail_status`.
     fail_after: int | None = None
     fail_status: int = 500
+    # After `hang_after` more requests, the next `hang_times` answer `hang_seconds` late,
+    # their work done (a client with a shorter timeout sees a timeout, the store the change).
+    hang_after: int = 0
+    hang_times: int = 0
+    hang_seconds: float = 0.0
+    store_coupons: dict[int, dict[str, Any]] = field(default_factory=dict)
     _next_id: dict[str, int] = field(default_factory=dict)
 
     # ---- changes
@@ -560,6 +569,12 @@ class FakeShop:
         path = environ.get("PATH_INFO", "")
         query = environ.get("QUERY_STRING", "")
         self.requests.append(f"{path}?{query}" if query else path)
+        if self.hang_times > 0:
+            if self.hang_after > 0:
+                self.hang_after -= 1
+            else:
+                self.hang_times -= 1
+                time.sleep(self.hang_seconds)
         if self.fail_after is not None:
             if self.fail_after <= 0:
                 return _answer(start_response, self.fail_status, {"title": "Internal error"})
@@ -580,6 +595,9 @@ class FakeShop:
             return _answer(start_response, 404, {"status": 404, "title": "Store not found"})
         params = {key: values[-1] for key, values in parse_qs(query).items()}
         route = path[len(prefix) :].rstrip("/")
+        if route == "v2/coupons":
+            status, body = self._coupons(environ, params)
+            return _answer(start_response, status, body)
         for pattern, handler in ROUTES:
             match = re.fullmatch(pattern, route)
             if match:
@@ -669,6 +687,77 @@ class FakeShop:
         include = set(params.get("include", "").split(","))
         return 200, {"data": _product_out(row, include), "meta": {}}
 
+    # ---- discount coupons (Marketing V2)
+    def put_coupon(self, code: str, *, name: str, max_uses: int = 0) -> dict[str, Any]:
+        """A coupon as a merchant would make it in the control panel."""
+        sent = {"name": name, "code": code, "type": "per_total_discount", "amount": "5"}
+        return self._coupon_make({**sent, "applies_to": {"entity": "categories", "ids": [0]},
+                                  "max_uses": max_uses})  # fmt: skip
+
+    def _coupons(self, environ: dict[str, Any], params: dict[str, str]) -> tuple[int, Any]:
+        if environ.get("REQUEST_METHOD", "GET") != "POST":
+            wanted = params.get("code", "").lower()
+            rows = [
+                dict(c) for _id, c in sorted(self.store_coupons.items())
+                if not wanted or c["code"].lower() == wanted
+            ]  # fmt: skip
+            return _v2_page(rows, params)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            sent = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        except ValueError:
+            return 400, [{"status": 400, "message": "The request body is not valid JSON."}]
+        for required in ("name", "code", "type", "amount", "applies_to"):
+            if sent.get(required) in (None, ""):
+                message = f"The required field '{required}' was not supplied."
+                return 400, [{"status": 400, "message": message}]
+        code = str(sent["code"])
+        if len(code) > 50 or not re.fullmatch(r"[a-zA-Z0-9_ -]+", code):
+            return 400, [{"status": 400, "message": "The field 'code' is invalid."}]
+        if len(str(sent["name"])) > 100:
+            return 400, [{"status": 400, "message": "The field 'name' is invalid."}]
+        if sent["type"] not in COUPON_TYPES:
+            return 400, [{"status": 400, "message": "The field 'type' is invalid."}]
+        for key in ("code", "name"):
+            taken = {str(c[key]).lower() for c in self.store_coupons.values()}
+            if str(sent[key]).lower() in taken:
+                details = {"conflict_reason": f"A coupon with {key} “{sent[key]}” already exists."}
+                message = f"The field '{key}' must be unique."
+                return 409, [{"status": 409, "message": message, "details": details}]
+        return 201, self._coupon_make(sent)
+
+    def _coupon_make(self, sent: dict[str, Any]) -> dict[str, Any]:
+        coupon_id = self._id("coupon", 0)
+        made = {
+            "id": coupon_id,
+            "name": sent["name"],
+            "type": sent["type"],
+            "amount": decimal4(to_cents(sent["amount"])),
+            "min_purchase": decimal4(to_cents(sent.get("min_purchase") or "0")),
+            "expires": sent.get("expires") or "",
+            "enabled": bool(sent.get("enabled", True)),
+            "code": sent["code"],
+            "applies_to": sent["applies_to"],
+            "num_uses": 0,
+            "max_uses": int(sent.get("max_uses") or 0),
+            "max_uses_per_customer": int(sent.get("max_uses_per_customer") or 0),
+            "restricted_to": sent.get("restricted_to") or {},
+            "shipping_methods": sent.get("shipping_methods") or [],
+            "date_created": rfc2822(self.now),
+        }
+        self.store_coupons[coupon_id] = made
+        return dict(made)
+
+
+COUPON_TYPES = (
+    "per_item_discount", "per_total_discount", "shipping_discount", "free_shipping",
+    "percentage_discount", "promotion",
+)  # fmt: skip
+
+
+def to_cents(value: Any) -> int:
+    return int(Decimal(str(value)) * 100)
+
 
 STATUS_NAMES = {
     0: "Incomplete", 1: "Pending", 2: "Shipped", 3: "Partially Shipped", 4: "Refunded",
@@ -739,7 +828,8 @@ def _v3_page(rows: list[Any], params: dict[str, str]) -> tuple[int, Any]:
     return 200, {"data": chunk, "meta": meta}
 
 
-REASONS = {200: "OK", 204: "No Content", 401: "Unauthorized", 404: "Not Found",
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
+           401: "Unauthorized", 404: "Not Found", 409: "Conflict",
            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
            503: "Service Unavailable"}  # fmt: skip
 

@@ -19,6 +19,7 @@ import json
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -177,8 +178,9 @@ class Fault:
 
 class FakeSaleor:
     """An in-memory Saleor shop: its users, products and orders, its signing keys, and a WSGI
-    app answering POST /graphql/ (the customers, products and orders queries) and
-    GET /.well-known/jwks.json."""
+    app answering POST /graphql/ (the customers, products and orders queries; the channels
+    and vouchers queries and the voucherCreate, voucherChannelListingUpdate and
+    voucherDelete mutations) and GET /.well-known/jwks.json."""
 
     def __init__(
         self,
@@ -202,6 +204,14 @@ class FakeSaleor:
         self.fail_after = 0
         self.graphql_requests: list[JSON] = []
         self.jwks_requests = 0
+        self.channels: list[JSON] = [
+            {"id": gid("Channel", 1), "name": "Default", "isActive": True, **CHANNEL}
+        ]
+        self.vouchers: dict[str, JSON] = {}
+        self._voucher_pk = 0
+        # Late answers (see hang()): GraphQL requests to let through first, then delays.
+        self.hang_after = 0
+        self.hangs: list[float] = []
 
     # ---- ids and keys
     def next_pk(self) -> int:
@@ -500,6 +510,13 @@ class FakeSaleor:
         self.fail_after = after
         self.faults = [Fault(status, dict(headers or {})) for _ in range(times)]
 
+    def hang(self, seconds: float, *, times: int = 1, after: int = 0) -> None:
+        """Answer the GraphQL requests after the next `after` ones `seconds` late, `times`
+        times, their work done (a client with a shorter timeout sees a timeout, the shop the
+        change)."""
+        self.hang_after = after
+        self.hangs = [seconds] * times
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         status, headers, body = self.answer(
             method=environ.get("REQUEST_METHOD", "GET"),
@@ -523,6 +540,14 @@ class FakeSaleor:
             return 200, {}, json.dumps(self.jwks()).encode()
         if path.rstrip("/") != "/graphql" or method != "POST":
             return 404, {}, b'{"errors": [{"message": "Not found"}]}'
+        late = 0.0
+        with self._lock:
+            if self.hang_after > 0:
+                self.hang_after -= 1
+            elif self.hangs:
+                late = self.hangs.pop(0)
+        if late:
+            time.sleep(late)
         with self._lock:
             if self.fail_after > 0:
                 self.fail_after -= 1
@@ -536,6 +561,12 @@ class FakeSaleor:
     def graphql(self, request: JSON, authorization: str) -> JSON:
         query = str(request.get("query") or "")
         variables = request.get("variables") or {}
+        discounts = re.search(
+            r"\b(voucherCreate|voucherChannelListingUpdate|voucherDelete|vouchers|channels)\b",
+            query,
+        )
+        if discounts is not None:
+            return self._discounts(discounts.group(1), variables, authorization)
         match = re.search(r"\b(customers|products|orders)\(first:", query)
         if match is None:
             return {"errors": [{"message": "Unknown query."}], "data": None}
@@ -595,6 +626,141 @@ class FakeSaleor:
             return [copy.deepcopy(product) for _pk, product in products]
         orders = sorted(self.orders.values(), key=lambda order: order.number)
         return [self.order_node(order) for order in orders]
+
+    # ---- discounts
+    def put_voucher(self, code: str, *, name: str, usage_limit: int | None = None) -> JSON:
+        """A voucher as a merchant would make it in the dashboard."""
+        with self._lock:
+            return self._voucher_make(
+                {
+                    "name": name,
+                    "addCodes": [code],
+                    "type": "ENTIRE_ORDER",
+                    "usageLimit": usage_limit,
+                }
+            )
+
+    def _voucher_make(self, sent: JSON) -> JSON:
+        self._voucher_pk += 1
+        voucher_id = gid("Voucher", self._voucher_pk)
+        made = {
+            "id": voucher_id,
+            "name": sent.get("name"),
+            "type": sent.get("type") or "ENTIRE_ORDER",
+            "discountValueType": sent.get("discountValueType") or "FIXED",
+            "usageLimit": sent.get("usageLimit"),
+            "used": 0,
+            "applyOncePerCustomer": bool(sent.get("applyOncePerCustomer")),
+            "applyOncePerOrder": bool(sent.get("applyOncePerOrder")),
+            "onlyForStaff": bool(sent.get("onlyForStaff")),
+            "singleUse": bool(sent.get("singleUse")),
+            "startDate": sent.get("startDate") or iso(T0),
+            "endDate": sent.get("endDate"),
+            "products": list(sent.get("products") or []),
+            "codes": [str(code).strip() for code in sent.get("addCodes") or []],
+            "channelListings": [],
+        }
+        self.vouchers[voucher_id] = made
+        return copy.deepcopy(made)
+
+    def _discounts(self, operation: str, variables: JSON, authorization: str) -> JSON:
+        if authorization != f"Bearer {self.token}":
+            if operation == "channels":
+                message = "To access this path, you need to be authenticated as an app."
+            else:
+                message = "To access this path, you need one of the following permissions: "
+                message += "MANAGE_DISCOUNTS"
+            return {
+                "errors": [
+                    {"message": message, "extensions": {"exception": {"code": "PermissionDenied"}}}
+                ],
+                "data": {operation: None},
+            }
+        if operation == "channels":
+            return {"data": {"channels": copy.deepcopy(self.channels)}}
+        if operation == "vouchers":
+            search = str((variables.get("filter") or {}).get("search") or variables.get("search"))
+            found = [
+                v for v in self.vouchers.values()
+                if search.lower() in str(v["name"] or "").lower()
+                or any(search.lower() in code.lower() for code in v["codes"])
+            ]  # fmt: skip
+            edges = [{"node": _voucher_node(v)} for v in found]
+            return {"data": {"vouchers": {"edges": edges}}}
+        if operation == "voucherCreate":
+            return {"data": {"voucherCreate": self._voucher_create(variables.get("input") or {})}}
+        voucher = self.vouchers.get(str(variables.get("id")))
+        if voucher is None:
+            error = {"field": "id", "message": "Couldn't resolve to a node.", "code": "NOT_FOUND"}
+            return {"data": {operation: {"voucher": None, "errors": [error]}}}
+        if operation == "voucherDelete":
+            del self.vouchers[voucher["id"]]
+            return {"data": {"voucherDelete": {"voucher": {"id": voucher["id"]}, "errors": []}}}
+        listing = self._voucher_listing(voucher, variables.get("input") or {})
+        return {"data": {"voucherChannelListingUpdate": listing}}
+
+    def _voucher_create(self, sent: JSON) -> JSON:
+        codes = [str(code).strip() for code in sent.get("addCodes") or []]
+        taken = [c for c in codes if any(c in v["codes"] for v in self.vouchers.values())]
+        if taken:
+            error = {
+                "field": "codes",
+                "message": "Promo code already exists.",
+                "code": "ALREADY_EXISTS",
+                "voucherCodes": taken,
+            }
+            return {"voucher": None, "errors": [error]}
+        known = {product["id"] for product in self.products.values()}
+        unknown = [ident for ident in sent.get("products") or [] if ident not in known]
+        if unknown:
+            error = {
+                "field": "products",
+                "message": f"Couldn't resolve to a node: {unknown[0]}",
+                "code": "GRAPHQL_ERROR",
+            }
+            return {"voucher": None, "errors": [error]}
+        made = self._voucher_make(sent)
+        node = {"id": made["id"], "name": made["name"], "usageLimit": made["usageLimit"]}
+        return {"voucher": node, "errors": []}
+
+    def _voucher_listing(self, voucher: JSON, sent: JSON) -> JSON:
+        channels = {channel["id"]: channel for channel in self.channels}
+        for entry in sent.get("addChannels") or []:
+            channel = channels.get(entry.get("channelId"))
+            if channel is None:
+                error = {"field": "channelId", "message": "Couldn't resolve to a node.",
+                         "code": "NOT_FOUND", "channels": [entry.get("channelId")]}  # fmt: skip
+                return {"voucher": None, "errors": [error]}
+            value = entry.get("discountValue")
+            if value is None or (
+                voucher["discountValueType"] == "PERCENTAGE" and float(value) > 100
+            ):
+                error = {"field": "discountValue", "message": "Invalid discount value.",
+                         "code": "INVALID", "channels": [channel["id"]]}  # fmt: skip
+                return {"voucher": None, "errors": [error]}
+        for entry in sent.get("addChannels") or []:
+            channel = channels[entry["channelId"]]
+            voucher["channelListings"] = [
+                item
+                for item in voucher["channelListings"]
+                if item["channel"]["id"] != channel["id"]
+            ] + [
+                {
+                    "channel": {key: channel[key] for key in ("id", "slug", "currencyCode")},
+                    "discountValue": entry["discountValue"],
+                    "minSpent": entry.get("minAmountSpent"),
+                }
+            ]
+        return {"voucher": {"id": voucher["id"]}, "errors": []}
+
+
+def _voucher_node(voucher: JSON) -> JSON:
+    return {
+        "id": voucher["id"],
+        "name": voucher["name"],
+        "usageLimit": voucher["usageLimit"],
+        "codes": {"edges": [{"node": {"code": code}} for code in voucher["codes"]]},
+    }
 
 
 def _cursor(index: int) -> str:

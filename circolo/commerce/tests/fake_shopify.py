@@ -14,7 +14,9 @@ import copy
 import datetime as dt
 import json
 import random
+import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -505,8 +507,11 @@ class FakeShop:
     """An in-memory shop answering the REST Admin API endpoints the connector reads.
 
     Records are kept as full REST resources by id. `fail()` plans failing answers for
-    requests after the n-th; `page_size` caps pages below Shopify's 250 so that small test
+    requests after the n-th, `hang()` late ones (the work is done, the answer comes after
+    the client gave up); `page_size` caps pages below Shopify's 250 so that small test
     shops still span several pages; `bucket` is what X-Shopify-Shop-Api-Call-Limit reports.
+    Discounts: price rules and their codes (`price_rules`, `discount_codes`), made through
+    POST price_rules.json and price_rules/<id>/discount_codes.json.
     """
 
     def __init__(
@@ -524,9 +529,13 @@ class FakeShop:
         self.bucket = bucket
         self.bucket_size = bucket_size
         self.records: dict[str, dict[int, JSON]] = {"customers": {}, "products": {}, "orders": {}}
+        self.price_rules: dict[int, JSON] = {}
+        self.discount_codes: dict[int, JSON] = {}
         self.requests = 0
         self.paths: list[str] = []
         self._faults: dict[int, Fault] = {}
+        self._hangs: dict[int, float] = {}
+        self._next_discount_id = 507328175
         self._lock = threading.Lock()
 
     # ---- data
@@ -545,6 +554,34 @@ class FakeShop:
         for number in range(after + 1, after + times + 1):
             self._faults[number] = Fault(status, headers)
 
+    def hang(self, *, after: int, seconds: float, times: int = 1) -> None:
+        """Answer requests number after+1 … after+times `seconds` late, having done their work
+        (a client with a shorter timeout sees a timeout, the shop the change)."""
+        for number in range(after + 1, after + times + 1):
+            self._hangs[number] = seconds
+
+    def put_discount(self, code: str, *, title: str, usage_limit: int | None = None) -> JSON:
+        """A price rule with one code, as a merchant would make it in the admin."""
+        with self._lock:
+            rule = self._price_rule(
+                {
+                    "title": title,
+                    "target_type": "line_item",
+                    "target_selection": "all",
+                    "allocation_method": "across",
+                    "value_type": "percentage",
+                    "value": "-10.0",
+                    "customer_selection": "all",
+                    "starts_at": iso(T0),
+                    "usage_limit": usage_limit,
+                }
+            )
+            self._discount_code(rule["id"], code)
+            return copy.deepcopy(rule)
+
+    def codes_of(self, rule_id: int) -> list[str]:
+        return [c["code"] for c in self.discount_codes.values() if c["price_rule_id"] == rule_id]
+
     # ---- HTTP
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self._lock:
@@ -552,8 +589,14 @@ class FakeShop:
             number = self.requests
             path = environ.get("PATH_INFO", "")
             self.paths.append(path)
+            late = self._hangs.pop(number, 0.0)
+        if late:
+            time.sleep(late)
+        with self._lock:
             status, headers, body = self._answer(environ, number)
         reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+        reason.update({201: "Created", 204: "No Content", 303: "See Other"})
+        reason.update({422: "Unprocessable Entity"})
         reason.update({429: "Too Many Requests", 500: "Internal Server Error"})
         start_response(f"{status} {reason.get(status, 'Error')}", list(headers.items()))
         return [body]
@@ -572,10 +615,13 @@ class FakeShop:
             return 401, headers, _json({"errors": message})
         prefix = f"/admin/api/{API_VERSION}/"
         path = environ.get("PATH_INFO", "")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        if path.startswith(prefix) and _DISCOUNT_ROUTES.match(path.removeprefix(prefix)):
+            status, extra, answer = self._discounts(environ, path.removeprefix(prefix), query)
+            return status, {**headers, **extra}, answer
         resource = path.removeprefix(prefix).removesuffix(".json")
         if not path.startswith(prefix) or resource not in self.records:
             return 404, headers, _json({"errors": "Not Found"})
-        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         try:
             records, cursor, previous = self._page(resource, query)
         except ValueError as error:
@@ -626,6 +672,163 @@ class FakeShop:
         cursor = _cursor({**state, "after": page[-1]["id"]}) if more and page else ""
         previous = _cursor({**state, "after": 0}) if state["after"] else ""
         return copy.deepcopy(page), cursor, previous
+
+    # ---- discounts (the REST Admin API's PriceRule and DiscountCode resources)
+    def _discounts(
+        self, environ: dict[str, Any], route: str, query: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        sent = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        not_found = (404, {}, _json({"errors": "Not Found"}))
+        if route == "price_rules.json" and method == "POST":
+            errors = _price_rule_errors(sent.get("price_rule"))
+            if errors:
+                return 422, {}, _json({"errors": errors})
+            return 201, {}, _json({"price_rule": self._price_rule(sent["price_rule"])})
+        if match := re.fullmatch(r"price_rules/(\d+)\.json", route):
+            rule_id = int(match.group(1))
+            if rule_id not in self.price_rules:
+                return not_found
+            if method == "DELETE":
+                del self.price_rules[rule_id]
+                for made in list(self.discount_codes.values()):
+                    if made["price_rule_id"] == rule_id:
+                        del self.discount_codes[made["id"]]
+                return 204, {}, b""
+            return 200, {}, _json({"price_rule": self.price_rules[rule_id]})
+        if match := re.fullmatch(r"price_rules/(\d+)/discount_codes\.json", route):
+            rule_id = int(match.group(1))
+            if rule_id not in self.price_rules:
+                return not_found
+            code = str((sent.get("discount_code") or {}).get("code") or "").strip()
+            if not code:
+                return 422, {}, _json({"errors": {"code": ["can't be blank"]}})
+            if self._code_named(code) is not None:
+                unique = ["must be unique. Please try a different code."]
+                return 422, {}, _json({"errors": {"code": unique}})
+            return 201, {}, _json({"discount_code": self._discount_code(rule_id, code)})
+        if route == "discount_codes/lookup.json":
+            found = self._code_named(query.get("code", ""))
+            if found is None:
+                return not_found
+            host = environ.get("HTTP_HOST", "localhost")
+            location = (
+                f"http://{host}/admin/api/{API_VERSION}/price_rules/"
+                f"{found['price_rule_id']}/discount_codes/{found['id']}.json"
+            )
+            return 303, {"Location": location}, b""
+        if route == "customers/search.json":
+            wanted = query.get("query", "").removeprefix("email:").strip().lower()
+            found = [
+                c for c in self.records["customers"].values()
+                if wanted and str(c.get("email") or "").lower() == wanted
+            ]  # fmt: skip
+            return 200, {}, _json({"customers": copy.deepcopy(found)})
+        if match := re.fullmatch(r"products/(\d+)\.json", route):
+            product = self.records["products"].get(int(match.group(1)))
+            if product is None:
+                return not_found
+            return 200, {}, _json({"product": copy.deepcopy(product)})
+        return not_found
+
+    def _price_rule(self, sent: JSON) -> JSON:
+        self._next_discount_id += 1
+        now = iso(T0)
+        rule = {
+            "id": self._next_discount_id,
+            "value_type": sent["value_type"],
+            "value": sent["value"],
+            "customer_selection": sent["customer_selection"],
+            "target_type": sent["target_type"],
+            "target_selection": sent["target_selection"],
+            "allocation_method": sent["allocation_method"],
+            "allocation_limit": sent.get("allocation_limit"),
+            "once_per_customer": bool(sent.get("once_per_customer", False)),
+            "usage_limit": sent.get("usage_limit"),
+            "starts_at": sent["starts_at"],
+            "ends_at": sent.get("ends_at"),
+            "created_at": now,
+            "updated_at": now,
+            "entitled_product_ids": list(sent.get("entitled_product_ids") or []),
+            "entitled_variant_ids": list(sent.get("entitled_variant_ids") or []),
+            "entitled_collection_ids": [],
+            "entitled_country_ids": [],
+            "prerequisite_product_ids": [],
+            "prerequisite_variant_ids": [],
+            "prerequisite_collection_ids": [],
+            "customer_segment_prerequisite_ids": [],
+            "prerequisite_customer_ids": list(sent.get("prerequisite_customer_ids") or []),
+            "prerequisite_subtotal_range": sent.get("prerequisite_subtotal_range"),
+            "prerequisite_quantity_range": None,
+            "prerequisite_shipping_price_range": None,
+            "prerequisite_to_entitlement_quantity_ratio": {
+                "prerequisite_quantity": None,
+                "entitled_quantity": None,
+            },
+            "prerequisite_to_entitlement_purchase": {"prerequisite_amount": None},
+            "title": sent["title"],
+            "admin_graphql_api_id": gid("PriceRule", self._next_discount_id),
+        }
+        self.price_rules[rule["id"]] = rule
+        return copy.deepcopy(rule)
+
+    def _discount_code(self, rule_id: int, code: str) -> JSON:
+        self._next_discount_id += 1
+        now = iso(T0)
+        made = {
+            "id": self._next_discount_id,
+            "price_rule_id": rule_id,
+            "code": code,
+            "usage_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        self.discount_codes[made["id"]] = made
+        return copy.deepcopy(made)
+
+    def _code_named(self, code: str) -> JSON | None:
+        # Shopify's codes are case-insensitive.
+        for made in self.discount_codes.values():
+            if made["code"].lower() == code.strip().lower():
+                return made
+        return None
+
+
+_DISCOUNT_ROUTES = re.compile(
+    r"price_rules\.json|price_rules/\d+\.json|price_rules/\d+/discount_codes\.json"
+    r"|discount_codes/lookup\.json|customers/search\.json|products/\d+\.json"
+)
+PRICE_RULE_REQUIRED = (
+    "title", "target_type", "target_selection", "allocation_method", "value_type", "value",
+    "customer_selection", "starts_at",
+)  # fmt: skip
+
+
+def _price_rule_errors(rule: Any) -> dict[str, list[str]]:
+    """Some of Shopify's checks of a new price rule, with its messages' shape."""
+    if not isinstance(rule, dict):
+        return {"price_rule": ["Required parameter missing or invalid"]}
+    errors = {key: ["can't be blank"] for key in PRICE_RULE_REQUIRED if rule.get(key) in (None, "")}
+    if errors:
+        return errors
+    try:
+        value = Decimal(str(rule["value"]))
+    except ArithmeticError:
+        return {"value": ["is not a number"]}
+    if value >= 0:
+        errors["value"] = ["must be less than 0"]
+    if rule["value_type"] == "percentage" and value < -100:
+        errors["value"] = ["must be greater than or equal to -100"]
+    if rule["target_type"] == "shipping_line" and rule["allocation_method"] != "each":
+        errors["allocation_method"] = ["must be each for shipping lines"]
+    if rule["target_selection"] == "entitled" and not (
+        rule.get("entitled_product_ids") or rule.get("entitled_variant_ids")
+    ):
+        errors["entitled_product_ids"] = ["can't be blank"]
+    if rule["customer_selection"] == "prerequisite" and not rule.get("prerequisite_customer_ids"):
+        errors["prerequisite_customer_ids"] = ["can't be blank"]
+    return errors
 
 
 def _cursor(state: JSON) -> str:

@@ -18,6 +18,7 @@ import json
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -548,8 +549,11 @@ class Fault:
 
 _ITEM = re.compile(r"^/wp-json/wc/v3/(products|orders)/([0-9]+)(?:/(variations|refunds))?/?$")
 _LIST = re.compile(r"^/wp-json/wc/v3/(customers|products|orders)/?$")
+_COUPONS = re.compile(r"^/wp-json/wc/v3/coupons/?$")
+COUPON_TYPES = ("percent", "fixed_cart", "fixed_product")
 REASONS = {
     200: "OK",
+    201: "Created",
     400: "Bad Request",
     401: "Unauthorized",
     404: "Not Found",
@@ -564,8 +568,9 @@ class FakeShop:
 
     Records are kept as full REST resources by id: customers, products (parents), variations
     per product, orders, refunds per order. `fail()` plans failing answers for requests after
-    the n-th; `page_cap` caps pages below the asked per_page so that small test shops span
-    several pages.
+    the n-th, `hang()` late ones (the work is done, the answer comes after the client gave
+    up); `page_cap` caps pages below the asked per_page so that small test shops span
+    several pages. Coupons (`coupons`) are made through POST /coupons.
     """
 
     def __init__(
@@ -581,9 +586,12 @@ class FakeShop:
         self.records: dict[str, dict[int, JSON]] = {"customers": {}, "products": {}, "orders": {}}
         self.variations: dict[int, dict[int, JSON]] = {}
         self.refunds: dict[int, dict[int, JSON]] = {}
+        self.coupons: dict[int, JSON] = {}
         self.requests = 0
         self.paths: list[str] = []
         self._faults: dict[int, Fault] = {}
+        self._hangs: dict[int, float] = {}
+        self._next_coupon_id = 900
         self._lock = threading.Lock()
 
     # ---- data
@@ -610,6 +618,21 @@ class FakeShop:
         for number in range(after + 1, after + times + 1):
             self._faults[number] = Fault(status, headers)
 
+    def hang(self, *, after: int, seconds: float, times: int = 1) -> None:
+        """Answer requests number after+1 … after+times `seconds` late, having done their work
+        (a client with a shorter timeout sees a timeout, the shop the change)."""
+        for number in range(after + 1, after + times + 1):
+            self._hangs[number] = seconds
+
+    def put_coupon(
+        self, code: str, *, description: str = "", usage_limit: int | None = None
+    ) -> JSON:
+        """A coupon as a shop manager would make it in wp-admin."""
+        with self._lock:
+            return self._coupon_make(
+                {"code": code, "description": description, "usage_limit": usage_limit}
+            )
+
     # ---- HTTP
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self._lock:
@@ -617,6 +640,10 @@ class FakeShop:
             number = self.requests
             path = environ.get("PATH_INFO", "")
             self.paths.append(path)
+            late = self._hangs.pop(number, 0.0)
+        if late:
+            time.sleep(late)
+        with self._lock:
             status, headers, body = self._answer(environ, number)
         start_response(f"{status} {REASONS.get(status, 'Error')}", list(headers.items()))
         return [body]
@@ -650,6 +677,9 @@ class FakeShop:
             )
         path = environ.get("PATH_INFO", "")
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        if _COUPONS.match(path):
+            status, answer = self._coupons(environ, query)
+            return status, headers, wc_json(answer)
         try:
             per_page = int(query.get("per_page", "10"))
             page = int(query.get("page", "1"))
@@ -737,6 +767,68 @@ class FakeShop:
         if query.get("order", "asc" if resource == "customers" else "desc") == "desc":
             rows.reverse()
         return rows
+
+    # ---- coupons (WC_REST_Coupons_Controller)
+    def _coupons(self, environ: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]:
+        if environ.get("REQUEST_METHOD", "GET") != "POST":
+            wanted = query.get("code", "").strip().lower()
+            rows = [c for c in self.coupons.values() if not wanted or c["code"] == wanted]
+            return 200, copy.deepcopy(sorted(rows, key=lambda c: -int(c["id"])))
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            sent = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        except ValueError:
+            return 400, _error("rest_invalid_json", "Invalid JSON body passed.", 400)
+        code = str(sent.get("code") or "").strip().lower()
+        if not code:
+            return 400, _error(
+                "woocommerce_rest_empty_coupon_code", "The coupon code cannot be empty.", 400
+            )
+        if sent.get("discount_type", "fixed_cart") not in COUPON_TYPES:
+            message = "Invalid parameter(s): discount_type"
+            return 400, _error("rest_invalid_param", message, 400)
+        if any(c["code"] == code for c in self.coupons.values()):
+            return 400, _error(
+                "woocommerce_rest_coupon_code_already_exists", "The coupon code already exists", 400
+            )
+        return 201, self._coupon_make(sent)
+
+    def _coupon_make(self, sent: JSON) -> JSON:
+        self._next_coupon_id += 1
+        expires = sent.get("date_expires")
+        expires_at = dt.datetime.fromisoformat(expires) if expires else None
+        if expires_at is not None and expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=SITE_TZ)
+        made = {
+            "id": self._next_coupon_id,
+            # wc_format_coupon_code, then lower case: codes are case-insensitive.
+            "code": str(sent["code"]).strip().lower(),
+            "amount": money(sent.get("amount") or "0"),
+            "status": "publish",
+            **dates("date_created", T0),
+            **dates("date_modified", T0),
+            "discount_type": sent.get("discount_type", "fixed_cart"),
+            "description": sent.get("description", ""),
+            **dates("date_expires", expires_at),
+            "usage_count": 0,
+            "individual_use": bool(sent.get("individual_use", False)),
+            "product_ids": list(sent.get("product_ids") or []),
+            "excluded_product_ids": list(sent.get("excluded_product_ids") or []),
+            "usage_limit": sent.get("usage_limit"),
+            "usage_limit_per_user": sent.get("usage_limit_per_user"),
+            "limit_usage_to_x_items": sent.get("limit_usage_to_x_items"),
+            "free_shipping": bool(sent.get("free_shipping", False)),
+            "product_categories": [],
+            "excluded_product_categories": [],
+            "exclude_sale_items": False,
+            "minimum_amount": money(sent.get("minimum_amount") or "0"),
+            "maximum_amount": money(sent.get("maximum_amount") or "0"),
+            "email_restrictions": [str(e).lower() for e in sent.get("email_restrictions") or []],
+            "used_by": [],
+            "meta_data": [],
+        }
+        self.coupons[made["id"]] = made
+        return copy.deepcopy(made)
 
 
 def _error(code: str, message: str, status: int) -> JSON:

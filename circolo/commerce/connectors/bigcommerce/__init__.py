@@ -47,7 +47,7 @@ from circolo.commerce.connectors.base import (
     SignatureError,
     register,
 )
-from circolo.commerce.connectors.bigcommerce import api, payloads
+from circolo.commerce.connectors.bigcommerce import api, discounts, payloads
 from circolo.commerce.connectors.bigcommerce.guide import setup_guide
 from circolo.commerce.connectors.bigcommerce.signatures import (
     custom_header_check,
@@ -59,6 +59,7 @@ from circolo.commerce.schema import PayloadError
 from circolo.core.sealing import SealError
 
 if TYPE_CHECKING:
+    from circolo.commerce.discounts import CreatedDiscount, DiscountSpec
     from circolo.commerce.models import Store
 
 logger = logging.getLogger(__name__)
@@ -296,6 +297,11 @@ class BigCommerceConnector(Connector):
 
     def setup_guide(self) -> SetupGuide:
         return setup_guide()
+
+    # ---- discounts
+    def create_discount(self, *, store: Store, spec: DiscountSpec) -> CreatedDiscount:
+        """One coupon (see discounts.py)."""
+        return discounts.create(open_client=lambda: self.client(store=store), spec=spec)
 
 
 register(BigCommerceConnector())

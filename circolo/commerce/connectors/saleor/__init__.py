@@ -34,7 +34,7 @@ from circolo.commerce.connectors.base import (
     register,
 )
 from circolo.commerce.connectors.http import ApiClient
-from circolo.commerce.connectors.saleor import api, payloads
+from circolo.commerce.connectors.saleor import api, discounts, payloads
 from circolo.commerce.connectors.saleor.documents import (
     CUSTOMER_EVENTS,
     ORDER_EVENTS,
@@ -57,6 +57,7 @@ from circolo.commerce.schema import PayloadError
 from circolo.core.sealing import SealError
 
 if TYPE_CHECKING:
+    from circolo.commerce.discounts import CreatedDiscount, DiscountSpec
     from circolo.commerce.models import Store
 
 logger = logging.getLogger(__name__)
@@ -244,6 +245,11 @@ class SaleorConnector(Connector):
 
     def setup_guide(self) -> SetupGuide:
         return setup_guide()
+
+    # ---- discounts
+    def create_discount(self, *, store: Store, spec: DiscountSpec) -> CreatedDiscount:
+        """A voucher with one code, listed in the shop's channels (see discounts.py)."""
+        return discounts.create(open_client=lambda: self.client(store=store), spec=spec)
 
 
 saleor = register(SaleorConnector())

@@ -33,7 +33,7 @@ from circolo.commerce.connectors.base import (
     register,
 )
 from circolo.commerce.connectors.http import ApiClient
-from circolo.commerce.connectors.shopify import api, payloads
+from circolo.commerce.connectors.shopify import api, discounts, payloads
 from circolo.commerce.connectors.shopify.guide import setup_guide
 from circolo.commerce.connectors.shopify.signatures import (
     EVENT_ID_HEADER,
@@ -48,6 +48,7 @@ from circolo.commerce.connectors.shopify.signatures import (
 from circolo.core.sealing import SealError
 
 if TYPE_CHECKING:
+    from circolo.commerce.discounts import CreatedDiscount, DiscountSpec
     from circolo.commerce.models import Store
 
 logger = logging.getLogger(__name__)
@@ -211,6 +212,11 @@ class ShopifyConnector(Connector):
 
     def setup_guide(self) -> SetupGuide:
         return setup_guide()
+
+    # ---- discounts
+    def create_discount(self, *, store: Store, spec: DiscountSpec) -> CreatedDiscount:
+        """A price rule with one code (see discounts.py)."""
+        return discounts.create(open_client=lambda: self.client(store=store), spec=spec)
 
 
 shopify = register(ShopifyConnector())

@@ -45,7 +45,7 @@ from circolo.commerce.connectors.base import (
     register,
 )
 from circolo.commerce.connectors.http import ApiClient
-from circolo.commerce.connectors.woocommerce import api, payloads
+from circolo.commerce.connectors.woocommerce import api, discounts, payloads
 from circolo.commerce.connectors.woocommerce.guide import setup_guide
 from circolo.commerce.connectors.woocommerce.signatures import (
     EVENT_HEADER,
@@ -60,6 +60,7 @@ from circolo.commerce.schema import OrderIn, ProductIn
 from circolo.core.sealing import SealError
 
 if TYPE_CHECKING:
+    from circolo.commerce.discounts import CreatedDiscount, DiscountSpec
     from circolo.commerce.models import Store
 
 logger = logging.getLogger(__name__)
@@ -322,6 +323,11 @@ class WooCommerceConnector(Connector):
 
     def setup_guide(self) -> SetupGuide:
         return setup_guide()
+
+    # ---- discounts
+    def create_discount(self, *, store: Store, spec: DiscountSpec) -> CreatedDiscount:
+        """One coupon (see discounts.py)."""
+        return discounts.create(open_client=lambda: self.client(store=store), spec=spec)
 
 
 woocommerce = register(WooCommerceConnector())
