@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "circolo.activity",
     "circolo.commerce",
     "circolo.community",
+    "circolo.loyalty",
     "circolo.insights",
     "circolo.api",
 ]
@@ -210,6 +211,34 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "community-drafts-purge": {
         "task": "circolo.community.tasks.drafts_purge_task",
         "schedule": 86400.0,
+    },
+    "loyalty-tiers": {
+        "task": "circolo.loyalty.tasks.tiers_recalculate_task",
+        "schedule": 86400.0,
+    },
+    "loyalty-top-contributors": {
+        "task": "circolo.loyalty.tasks.top_contributors_task",
+        "schedule": 86400.0,
+    },
+    "loyalty-approve-order-points": {
+        "task": "circolo.loyalty.tasks.order_points_approve_task",
+        "schedule": 3600.0,
+    },
+    "loyalty-points-expiry": {
+        "task": "circolo.loyalty.tasks.points_expiry_task",
+        "schedule": 86400.0,
+    },
+    "loyalty-birthdays": {
+        "task": "circolo.loyalty.tasks.birthdays_task",
+        "schedule": 3600.0,
+    },
+    "loyalty-redemptions-retry": {
+        "task": "circolo.loyalty.tasks.redemptions_retry_task",
+        "schedule": 300.0,
+    },
+    "loyalty-referrals-pay": {
+        "task": "circolo.loyalty.tasks.referrals_pay_task",
+        "schedule": 3600.0,
     },
 }
 

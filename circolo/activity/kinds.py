@@ -43,11 +43,13 @@ KINDS: dict[str, ActivityKind] = {
         ActivityKind("event_rsvp", _("Event RSVP"), 2),
         ActivityKind("event_attendance", _("Event attendance"), 6),
         ActivityKind("idea", _("Idea"), 5),
+        ActivityKind("idea_milestone", _("Idea reached a milestone"), 10),
         ActivityKind("vote", _("Vote"), 1),
         ActivityKind("poll_vote", _("Poll vote"), 1),
         ActivityKind("support_message", _("Support message"), 2),
         ActivityKind("mention", _("Mention"), 1),
         ActivityKind("signup", _("Sign-up"), 1),
+        ActivityKind("social_follow", _("Social follow"), 1),
         ActivityKind("flag", _("Flag"), 0),
     )
 }

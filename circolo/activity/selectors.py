@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -181,3 +182,15 @@ def kind_weights(*, workspace: Workspace) -> list[KindWeightView]:
         )
         for key, kind in KINDS.items()
     ]
+
+
+def members_last_active(
+    *, workspace_id: int, member_ids: Sequence[int]
+) -> dict[int, dt.datetime | None]:
+    """When each member last did anything recorded (None: never), in one query."""
+    found: dict[int, dt.datetime | None] = dict.fromkeys(member_ids)
+    for member_id, last in MemberScore.objects.filter(
+        workspace_id=workspace_id, member_id__in=member_ids
+    ).values_list("member_id", "last_active"):
+        found[member_id] = last
+    return found

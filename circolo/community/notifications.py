@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +132,47 @@ def notify(
             )
     except IntegrityError:
         return None  # told already
+
+
+def notify_members(
+    *,
+    workspace_id: int,
+    kind: str,
+    items: Sequence[tuple[int, str, dict[str, Any]]],
+    now: dt.datetime | None = None,
+) -> int:
+    """`notify` for many members about things that concern only them (no thread, post or
+    event: their points, tier, badges), `items` being (member id, key, data), in bulk. The
+    same rules: merged and erased members are told nothing, once per (member, key).
+    Returns how many were asked for."""
+    if kind not in Notification.Kind.values:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    if not items:
+        return 0
+    moment = now or timezone.now()
+    ids = sorted({member_id for member_id, _key, _data in items})
+    gone: set[int] = set()
+    for start in range(0, len(ids), 5000):
+        gone.update(
+            Member.objects.filter(workspace_id=workspace_id, pk__in=ids[start : start + 5000])
+            .filter(Q(merged_into__isnull=False) | Q(erased_at__isnull=False))
+            .values_list("pk", flat=True)
+        )
+    rows = [
+        Notification(
+            workspace_id=workspace_id,
+            recipient_id=member_id,
+            kind=kind,
+            key=key[:80],
+            data=data,
+            created_at=moment,
+        )
+        for member_id, key, data in items
+        if member_id not in gone
+    ]
+    # A (member, key) told before is a conflict on the unique key: skipped, never twice.
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    return len(rows)
 
 
 def notify_many(
@@ -399,6 +440,8 @@ def notification_text(notification: Notification) -> str:
         except ValueError:
             level = str(data.get("to", ""))
         return _("Your trust level is now “%(level)s”.") % {"level": level}
+    if kind == Kind.REWARDS:
+        return rewards_text(data)
     if kind == Kind.MODERATION:
         if data.get("decision") == "approved":
             return _("A moderator approved your post in “%(thread)s”.") % {"thread": thread}
@@ -421,6 +464,32 @@ def notification_text(notification: Notification) -> str:
     return sentence % {"actor": who, "thread": thread, "space": space}
 
 
+def rewards_text(data: dict[str, Any]) -> str:
+    """The sentence of a rewards notification (what the loyalty program put in `data`)."""
+    what = data.get("what")
+    values = {key: value for key, value in data.items() if isinstance(value, str | int)}
+    if what == "expiry":
+        return _(
+            "%(points)s of your points expire on %(date)s. Any activity in the community or"
+            " the shop keeps them."
+        ) % {"points": values.get("points", ""), "date": values.get("date", "")}
+    if what == "tier":
+        return _("You reached the tier “%(tier)s”.") % {"tier": values.get("tier", "")}
+    if what == "badge":
+        return _("You earned the badge “%(badge)s”.") % {"badge": values.get("badge", "")}
+    if what == "referral":
+        return _("Your friend's first order earned you %(points)s points.") % {
+            "points": values.get("points", "")
+        }
+    if what == "dispute":
+        return _("The team answered your question about your points.")
+    if what == "ambassador":
+        return _("Welcome to the ambassador program!")
+    if what == "ambassador_invited":
+        return _("You are invited to become an ambassador: see your rewards page.")
+    return _("News about your points and rewards.")
+
+
 def notification_target(notification: Notification, slug: str) -> str:
     """Where the notification leads (a path): the post, the thread, the event, or home."""
     hidden = (notification.post is not None and notification.post.hidden_at is not None) or (
@@ -433,6 +502,8 @@ def notification_target(notification: Notification, slug: str) -> str:
         return reverse("community:thread", args=[slug, notification.thread_id])
     if notification.event is not None:
         return reverse("community:event", args=[slug, notification.event_id])
+    if notification.kind == Kind.REWARDS:
+        return reverse("loyalty:rewards", args=[slug])
     return reverse("community:home", args=[slug])
 
 

@@ -30,6 +30,7 @@ from .models import Flag, Post, PostRevision, Reaction, Space, Thread
 from .models.forum import ContentKind
 from .profiles import profile_ensure
 from .selectors import member_is_staff, member_moderates, space_readable
+from .signals import post_removed, post_restored
 
 if TYPE_CHECKING:  # community.safety imports this module's errors: typing only here
     from .safety import Screening
@@ -682,6 +683,13 @@ def post_moderate(*, post: Post, moderator: Member, action: str, reason: str = "
         _page_changed(post.thread_id)
         Flag.objects.filter(post=post, outcome=Flag.Outcome.OPEN).update(
             outcome=outcome, decided_at=now
+        )
+        (post_removed if action == "hide" else post_restored).send(
+            sender=Post,
+            workspace_id=post.workspace_id,
+            post_id=post.pk,
+            author_id=post.author_id,
+            moderator_user_id=moderator.user_id,
         )
         audit_record(
             workspace=post.thread.space.workspace,

@@ -25,6 +25,7 @@ class Notification(models.Model):
         EVENT = "event", _("Events I am going to")
         MODERATION = "moderation", _("Moderators' decisions about my posts")
         TRUST = "trust", _("Changes to my trust level")
+        REWARDS = "rewards", _("My points, rewards and badges")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     recipient = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
