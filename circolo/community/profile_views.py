@@ -16,6 +16,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from circolo.commerce.selectors import member_bought_products, product_for_sku
+from circolo.loyalty.badges import member_badges
 
 from .follows import is_following
 from .models import CommunityProfile, Post, Rsvp
@@ -99,6 +100,7 @@ def profile_view(request: HttpRequest, slug: str, handle: str) -> HttpResponse:
             ],
             "own": own,
             "following": not own and is_following(viewer, followed=member),
+            "badges": member_badges(member=member, language=language),
         },
     )
 

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from circolo.core.models import Workspace
+from circolo.loyalty.badges import badges_for_members
 from circolo.people.models import Member
 
 from .drafts import draft_discard, draft_for, draft_key
@@ -259,6 +260,12 @@ def _thread_context(
             Reaction.objects.filter(post_id__in=ids, member=viewer).values_list("post_id", "emoji")
         )
     owners = verified_owners(thread, {post.author_id for post in posts})
+    # Every author's badges in one query (visitors' cached copies may be 30 s old).
+    badges = badges_for_members(
+        workspace_id=workspace.pk,
+        member_ids={post.author_id for post in posts},
+        language=get_language() or "en",
+    )
     draft = draft_for(member=viewer, key=draft_key(thread))
     space_moderator = member_moderates(viewer, thread.space, staff=staff_viewer)
     can_accept = viewer is not None and (viewer.pk == thread.author_id or space_moderator)
@@ -282,6 +289,7 @@ def _thread_context(
             {
                 "post": post,
                 "owner": post.author_id in owners,
+                "badges": badges.get(post.author_id, ()),
                 "accepted": post.pk == thread.accepted_post_id,
                 # A visitor sees only the reactions someone gave; a member can give any.
                 "reactions": reactions if viewer else [r for r in reactions if r["count"]],
