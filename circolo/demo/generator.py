@@ -43,6 +43,7 @@ from circolo.activity.services import (
 from circolo.core.models import Workspace
 from circolo.demo import texts
 from circolo.demo.community import demo_community_ensure
+from circolo.demo.loyalty import LoyaltySummary, demo_loyalty_ensure
 from circolo.demo.shop import (
     SALE_KINDS,
     Sale,
@@ -114,6 +115,7 @@ class DemoSummary:
     orders: int = 0  # orders imported into the demo store (with their refunds)
     refunds: int = 0
     threads: int = 0  # community threads written (with replies, reactions, answers)
+    loyalty: LoyaltySummary | None = None  # the rewards program, when made by this run
 
 
 @dataclass
@@ -598,6 +600,7 @@ def demo_generate(
     )
     report(PHASE_ORDERS, 1, 1)
     threads = demo_community_ensure(workspace=workspace, seed=seed, now=world.now)
+    loyalty = demo_loyalty_ensure(workspace=workspace, store=store, seed=seed, now=world.now)
     return DemoSummary(
         workspace_id=workspace.pk,
         members=len(world.people),
@@ -613,6 +616,7 @@ def demo_generate(
         orders=orders,
         refunds=refunds,
         threads=threads,
+        loyalty=loyalty,
     )
 
 

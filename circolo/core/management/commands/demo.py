@@ -156,6 +156,14 @@ class Command(BaseCommand):
             f"    {summary.threads:,} community threads with replies, in"
             f" {summary.seconds:.1f} s in all"
         )
+        if summary.loyalty is not None:
+            program = summary.loyalty
+            referrals = ", ".join(f"{k} {v}" for k, v in sorted(program.referrals.items()))
+            self.stdout.write(
+                f"    rewards program: {program.tiers} tiers ({program.members_in_tiers:,}"
+                f" members in them), {program.badges:,} badges, referrals ({referrals}),"
+                f" {program.ambassadors} ambassadors, {program.redemptions} rewards redeemed"
+            )
 
     def _print_logins(
         self, *, address: str, owner: DemoLogin, analyst: DemoLogin, verbosity: int
