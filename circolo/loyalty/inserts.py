@@ -48,3 +48,36 @@ def rows_insert(
                     values[index] = json.dumps(values[index])
                 copy.write_row((pk, *values))
     return ids
+
+
+def rows_update(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Set `columns` (database column names) of existing rows: each row is (id, *values).
+    One UPDATE ... FROM unnest per call on PostgreSQL, one prepared UPDATE run over the rows
+    on SQLite; Django's bulk_update builds a CASE per row and column (slow for thousands)."""
+    if not rows:
+        return
+    table = model._meta.db_table
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            types = [fields[column].db_type(connection) for column in columns]
+            assignments = ", ".join(f"{column} = v.{column}" for column in columns)
+            arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+            cursor.execute(
+                f"UPDATE {table} AS t SET {assignments}"
+                f" FROM unnest(%s::bigint[], {arrays}) AS v(id, {', '.join(columns)})"
+                " WHERE t.id = v.id",
+                [[row[0] for row in rows]]
+                + [[row[index + 1] for row in rows] for index in range(len(columns))],
+            )
+        else:
+            adapt = [
+                (lambda v, f=fields[c]: f.get_db_prep_value(v, connection, prepared=False))
+                for c in columns
+            ]
+            cursor.executemany(
+                f"UPDATE {table} SET {', '.join(f'{c} = %s' for c in columns)} WHERE id = %s",
+                [(*(adapt[i](row[i + 1]) for i in range(len(columns))), row[0]) for row in rows],
+            )

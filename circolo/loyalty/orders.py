@@ -19,7 +19,7 @@ from django.utils import timezone
 from circolo.commerce.selectors import OrderForPoints, orders_for_points
 from circolo.core.currencies import exponent
 from circolo.loyalty import ledger
-from circolo.loyalty.inserts import rows_insert
+from circolo.loyalty.inserts import rows_insert, rows_update
 from circolo.loyalty.models import (
     Ambassador,
     LineEarning,
@@ -323,8 +323,12 @@ def _settle(
     if not movements:
         return
     ledger.movements_post(workspace_id=workspace_id, items=movements, now=now)
-    OrderEarning.objects.bulk_update(changed, ["clawed", "status", "decided_at"], batch_size=2000)
-    LineEarning.objects.bulk_update(changed_lines, ["clawed"], batch_size=5000)
+    rows_update(
+        OrderEarning,
+        ("clawed", "status", "decided_at"),
+        [(row.pk, row.clawed, row.status, row.decided_at) for row in changed],
+    )
+    rows_update(LineEarning, ("clawed",), [(line.pk, line.clawed) for line in changed_lines])
 
 
 def earnings_approve_due(*, now: dt.datetime | None = None, limit: int = APPROVE_BATCH) -> int:
