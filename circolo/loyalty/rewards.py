@@ -215,9 +215,11 @@ def pool_codes_add(*, reward: Reward, codes: Iterable[str], actor: object) -> Po
 
 
 def rewards_available(*, workspace_id: int) -> list[Reward]:
-    """The rewards members can buy with points now, cheapest first, with codes left."""
+    """The rewards members can buy with points now, and tiers' free perks (cost 0 with a
+    tier: free shipping codes...), cheapest first, with codes left."""
     rewards = list(
-        Reward.objects.filter(workspace_id=workspace_id, enabled=True, cost_points__gt=0)
+        Reward.objects.filter(workspace_id=workspace_id, enabled=True)
+        .filter(Q(cost_points__gt=0) | Q(tier__isnull=False))
         .select_related("tier", "product", "event")
         .annotate(
             redeemed=Count("redemptions", filter=~Q(redemptions__status=Redemption.Status.FAILED)),
@@ -245,7 +247,7 @@ def _check(member: Member, reward: Reward, *, free: bool) -> None:
         raise RedeemError("reward", _("The rewards program is closed."))
     if not reward.enabled:
         raise RedeemError("reward", _("This reward is not available any more."))
-    if not free and reward.cost_points <= 0:
+    if not free and reward.cost_points <= 0 and reward.tier_id is None:
         raise RedeemError("reward", _("This reward cannot be bought with points."))
     if reward.tier_id is not None and not free:
         tier = (
@@ -320,6 +322,16 @@ def _spend(member: Member, reward: Reward, key: str, free: bool, now: dt.datetim
         taken = reward.redemptions.exclude(status=Redemption.Status.FAILED).count()
         if taken >= reward.stock:
             raise RedeemError("reward", _("This reward has run out."))
+    if reward.cost_points == 0 and reward.tier_id is not None and not free:
+        # A tier's perk (a free shipping code...): once a month while in the tier.
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        this_month = Redemption.objects.filter(
+            member=member, reward=reward, created_at__gte=month
+        ).exclude(status=Redemption.Status.FAILED)
+        if this_month.exists():
+            raise RedeemError(
+                "reward", _("You have this month's already: the next one comes next month.")
+            )
     redemption = Redemption.objects.create(
         workspace_id=member.workspace_id,
         member=member,

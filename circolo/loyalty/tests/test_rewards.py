@@ -238,3 +238,27 @@ def test_reward_form_errors_name_each_field(workspace) -> None:
             actor=None,
         )  # fmt: skip
     assert "upload" in raised.value.errors["store"]
+
+
+def test_a_tiers_free_perk_is_given_once_a_month_to_its_members(workspace) -> None:
+    member = MemberFactory(workspace=workspace)
+    silver = Tier.objects.create(workspace=workspace, name="Silver", threshold=20_000)
+    perk = pool_reward(workspace, cost=0, tier=silver)
+    perk.kind = Reward.Kind.FREE_SHIPPING
+    perk.save()
+    assert perk.pk in [r.pk for r in rewards_available(workspace_id=workspace.pk)]
+    with pytest.raises(RedeemError, match="Silver"):
+        redemption_request(member=member, reward=perk, request_key="a")
+    MemberTier.objects.create(member=member, workspace=workspace, tier=silver)
+    now = dt.datetime(2026, 5, 10, tzinfo=dt.UTC)
+    first = redemption_request(member=member, reward=perk, request_key="a", now=now)
+    assert first.code == "CODE-0" and first.points == 0
+    with pytest.raises(RedeemError, match="month"):
+        redemption_request(
+            member=member, reward=perk, request_key="b", now=now + dt.timedelta(days=5)
+        )
+    later = redemption_request(
+        member=member, reward=perk, request_key="c", now=now + dt.timedelta(days=25)
+    )
+    assert later.code == "CODE-1"
+    assert ledger.ledger_verify(workspace_id=workspace.pk).ok
