@@ -55,6 +55,8 @@ FRIEND_REWARD = ("€10 off your first order", {
     "zh-hans": "首单立减 10 欧元",
 })  # fmt: skip
 CODES_PER_REWARD = 200
+# Invited friends write from here (the demo's customers use real-looking providers).
+FRIEND_DOMAIN = "friends.example.org"
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,8 @@ def _now() -> dt.datetime:
 
 
 def _friend_order(
-    store: Store, *, email: str, number: str, paid_at: dt.datetime, codes: tuple[str, ...],
-    address: dict[str, str],
+    store: Store, *, email: str, name: str, number: str, paid_at: dt.datetime,
+    codes: tuple[str, ...], address: dict[str, str],
 ) -> None:  # fmt: skip
     order_upsert(
         store=store,
@@ -140,10 +142,11 @@ def _friend_order(
             status="paid",
             subtotal_minor=4_800,
             discount_minor=1_000 if codes else 0,
-            shipping_minor=490,
-            total_minor=4_290 if codes else 5_290,
+            total_minor=3_800 if codes else 4_800,
             discount_codes=codes,
-            customer=CustomerIn(external_id=f"ref-{number}", email=email),
+            customer=CustomerIn(
+                external_id=f"ref-{number}", email=email, first_name=name, last_name="Demo"
+            ),
             shipping_address=address,
             lines=(
                 LineIn(
@@ -176,7 +179,7 @@ def _referrals(workspace: Workspace, store: Store, rng: random.Random, now: dt.d
     for n, (who, days) in enumerate(plan):
         advocate = advocates[who % len(advocates)]
         code = referral_code_for(member=advocate)
-        email = f"{names[n].lower().replace('á', 'a')}.friend{n}@example.org"
+        email = f"{names[n].lower().replace('á', 'a')}.friend{n}@{FRIEND_DOMAIN}"
         claimed = now - dt.timedelta(days=(days or 2) + 1)
         try:
             referral = referral_claim(
@@ -197,6 +200,7 @@ def _referrals(workspace: Workspace, store: Store, rng: random.Random, now: dt.d
         _friend_order(
             store,
             email=email,
+            name=names[n],
             number=str(n),
             paid_at=now - dt.timedelta(days=days),
             codes=codes,

@@ -18,6 +18,7 @@ def test_registry_has_the_agreed_kinds_and_defaults():
         "event_rsvp": 2, "event_attendance": 6, "idea": 5, "vote": 1,
         "support_message": 2, "mention": 1, "signup": 1,
         "order_paid": 0, "order_fulfilled": 0, "order_cancelled": 0, "flag": 0, "poll_vote": 1,
+        "idea_milestone": 10, "social_follow": 1,
     }  # fmt: skip
     assert {key: kind.default_weight for key, kind in KINDS.items()} == expected
     assert all(kind.key == key and str(kind.label) for key, kind in KINDS.items())
