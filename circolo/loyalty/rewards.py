@@ -22,6 +22,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from circolo.activity.dialect import is_postgres
 from circolo.commerce.models import Store
 
 if TYPE_CHECKING:
@@ -261,10 +262,6 @@ def _check(member: Member, reward: Reward, *, free: bool) -> None:
                 _("This reward is for members of the tier “%(tier)s” and above.")
                 % {"tier": reward.tier.name},  # type: ignore[union-attr]
             )
-    if reward.stock is not None:
-        taken = reward.redemptions.exclude(status=Redemption.Status.FAILED).count()
-        if taken >= reward.stock:
-            raise RedeemError("reward", _("This reward has run out."))
 
 
 def redemption_request(
@@ -343,7 +340,7 @@ def _spend(member: Member, reward: Reward, key: str, free: bool, now: dt.datetim
     )
     if reward.code_source == Reward.CodeSource.POOL:
         pool = PoolCode.objects.filter(reward=reward, taken_at__isnull=True).order_by("pk")
-        code = pool.select_for_update(skip_locked=True).first() if _pg() else pool.first()
+        code = pool.select_for_update(skip_locked=True).first() if is_postgres() else pool.first()
         if code is None:
             raise RedeemError("reward", _("All the codes of this reward have been given out."))
         PoolCode.objects.filter(pk=code.pk).update(taken_at=now)
@@ -373,12 +370,6 @@ def _spend(member: Member, reward: Reward, key: str, free: bool, now: dt.datetim
             now=now,
         )
     return redemption
-
-
-def _pg() -> bool:
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
 
 
 def redemption_issue(*, redemption_id: int) -> Redemption:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -92,39 +93,43 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- the fake shops
 
 
-class Shop:
+class Shop(ABC):
     """One platform's fake shop behind a common face, for the tests every platform passes."""
 
     platform = ""
 
+    @abstractmethod
     @contextmanager
     def store(self, workspace: Any) -> Iterator[Store]:
-        raise NotImplementedError
+        """A store of `workspace` connected to the fake shop, served for the block."""
 
+    @abstractmethod
     def product(self, price_minor: int) -> str:
         """A product's id in the shop."""
-        raise NotImplementedError
 
+    @abstractmethod
     def customer(self, email: str) -> None:
-        raise NotImplementedError
+        """A customer with `email` in the shop."""
 
+    @abstractmethod
     def discounts(self, code: str) -> list[dict[str, Any]]:
         """Every discount holding `code`, as the shop keeps it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def someone_elses(self, code: str) -> None:
         """A discount with `code` the merchant made."""
-        raise NotImplementedError
 
+    @abstractmethod
     def fail(self, *, after: int, times: int, status: int) -> None:
-        raise NotImplementedError
+        """Answer `status` to `times` requests after the next `after` ones."""
 
+    @abstractmethod
     def hang(self, *, after: int, times: int) -> None:
-        raise NotImplementedError
+        """Answer too late to `times` requests after the next `after` ones."""
 
+    @abstractmethod
     def looked_up(self) -> bool:
         """Whether the shop was asked who holds a code."""
-        raise NotImplementedError
 
     # How many requests an amount_off creation without a customer sends before its POST.
     before_create = 0
